@@ -1,0 +1,36 @@
+"""gm_course: the helper package of the executable course on generative modeling.
+
+One module per topic; chapters import the package as ``import gm_course as gmc``:
+
+- :mod:`~gm_course.runtime`     seeding, device, CPU threads (the notebooks' setup cell)
+- :mod:`~gm_course.densities`   exact toy densities: Gaussian mixtures (and their noised
+  versions), the 8-Gaussian ring, a banana and a checkerboard
+- :mod:`~gm_course.histograms`  density by counting: joint, marginal, conditional
+- :mod:`~gm_course.quadrature`  grid quadrature: log Z, entropy, KL of gridded densities
+- :mod:`~gm_course.metrics`     energy distance, MMD, KL gaps, mode coverage
+- :mod:`~gm_course.plots`       figures (the only module that draws)
+- :mod:`~gm_course.grading`, :mod:`~gm_course.questions`   graded exercises, checked offline
+- :mod:`~gm_course.notebooks`   the setup cell and the exercise generator
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_MODULES = (
+    "runtime", "densities", "histograms", "quadrature", "metrics", "plots",
+    "grading", "questions", "notebooks",
+)
+
+
+def __getattr__(name):
+    # Modules load on first use (``gmc.plots`` imports matplotlib only when needed).
+    if name in _MODULES:
+        module = import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'gm_course' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_MODULES))
