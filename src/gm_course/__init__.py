@@ -11,6 +11,7 @@ One module per topic; chapters import the package as ``import gm_course as gmc``
 - :mod:`~gm_course.plots`       figures (the only module that draws)
 - :mod:`~gm_course.grading`, :mod:`~gm_course.questions`   graded exercises, checked offline
 - :mod:`~gm_course.notebooks`   the setup cell and the exercise generator
+- :mod:`~gm_course.report`      headline numbers a chapter prints and the benchmark collects
 """
 
 from importlib import import_module
@@ -19,7 +20,7 @@ __version__ = "0.1.0"
 
 _MODULES = (
     "runtime", "densities", "histograms", "quadrature", "metrics", "plots",
-    "grading", "questions", "notebooks",
+    "grading", "questions", "notebooks", "report",
 )
 
 
