@@ -18,6 +18,7 @@ def smooth_targets():
         "banana": D.Banana(),
         "mixture2d": D.GaussianMixture([0.2, 0.5, 0.3], [[-2.0, 0.0], [1.0, 1.5], [1.5, -2.0]], [0.4, 0.7, 0.5]),
         "noised_ring": D.eight_gaussians().noised(0.8),
+        "gaussian": D.Gaussian([0.5, -0.5], [[1.0, 0.6], [0.6, 0.8]]),
     }
 
 
@@ -79,6 +80,14 @@ def test_samples_match_the_density(name):
     assert pvalue > 1e-3, f"{name}: samples disagree with the density (p = {pvalue:.2g})"
 
 
+def test_gaussian_matches_torch_distributions():
+    g = D.Gaussian([0.5, -0.5], [[1.0, 0.6], [0.6, 0.8]])
+    ref = torch.distributions.MultivariateNormal(g.mean, g.cov)
+    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    torch.testing.assert_close(g.log_prob(x), ref.log_prob(x))
+    assert math.isclose(g.entropy(), ref.entropy().item(), rel_tol=1e-12)
+
+
 def test_noised_mixture_matches_adding_noise():
     ring = D.eight_gaussians()
     g = torch.Generator().manual_seed(3)
@@ -121,6 +130,9 @@ def test_parameters_follow_the_input_dtype():
         (lambda: D.eight_gaussians(radius=0), "radius"),
         (lambda: D.Banana(c=-1), "c must be"),
         (lambda: D.Checkerboard().score(torch.zeros(2, 2)), "no score|score is zero"),
+        (lambda: D.Gaussian([0.0, 0.0], [[1.0, 2.0], [2.0, 1.0]]), "positive definite"),
+        (lambda: D.Gaussian([0.0, 0.0], [[1.0, 0.5], [0.0, 1.0]]), "symmetric"),
+        (lambda: D.Gaussian([0.0, 0.0], [1.0, 1.0]), r"cov \(D, D\)"),
     ],
 )
 def test_bad_input_raises_clear_errors(call, match):

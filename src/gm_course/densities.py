@@ -123,6 +123,68 @@ class GaussianMixture:
         return second - torch.outer(m, m)
 
 
+@dataclass(frozen=True, eq=False)
+class Gaussian:
+    """N(μ, Σ) with a full covariance: exact log-density, score, sampler and entropy.
+
+    Args:
+        mean: ``(D,)``; cov: ``(D, D)`` symmetric positive definite.
+
+    log p(x) = −½ (x − μ)ᵀ Σ⁻¹ (x − μ) − ½ log det(2π Σ);  score = −Σ⁻¹ (x − μ);
+    H = ½ log det(2π e Σ). Used for maximum likelihood (chapter 2) and wherever a correlated
+    Gaussian is the exact answer.
+    """
+
+    mean: torch.Tensor
+    cov: torch.Tensor
+
+    def __post_init__(self):
+        mu = torch.as_tensor(self.mean, dtype=torch.float64)
+        cov = torch.as_tensor(self.cov, dtype=torch.float64)
+        if mu.ndim != 1 or cov.shape != (mu.shape[0], mu.shape[0]):
+            raise ValueError(
+                f"mean must have shape (D,) and cov (D, D), got {tuple(mu.shape)} and {tuple(cov.shape)}"
+            )
+        if not (torch.isfinite(mu).all() and torch.isfinite(cov).all()):
+            raise ValueError("mean and cov must be finite")
+        if not torch.allclose(cov, cov.T, rtol=1e-10, atol=1e-12):
+            raise ValueError("cov must be symmetric")
+        chol, info = torch.linalg.cholesky_ex(cov)
+        if info != 0:
+            raise ValueError("cov must be positive definite")
+        object.__setattr__(self, "mean", mu)
+        object.__setattr__(self, "cov", cov)
+        object.__setattr__(self, "_chol", chol)
+
+    @property
+    def dim(self) -> int:
+        return self.mean.shape[0]
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, D) -> (N,)``."""
+        x = as_points(x, dim=self.dim)
+        chol = self._chol.to(x)
+        z = torch.linalg.solve_triangular(chol, (x - self.mean.to(x)).T, upper=False)  # (D, N)
+        half_log_det = torch.log(torch.diagonal(chol)).sum()
+        return -0.5 * (z**2).sum(0) - half_log_det - 0.5 * self.dim * LOG_2PI
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """−Σ⁻¹ (x − μ): ``(N, D) -> (N, D)``."""
+        x = as_points(x, dim=self.dim)
+        return -torch.cholesky_solve((x - self.mean.to(x)).T, self._chol.to(x)).T
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """μ + L z with Σ = L Lᵀ and z ~ N(0, I): ``(n, D)``."""
+        n = positive_int(n, "n")
+        device = generator.device if generator is not None else torch.device("cpu")
+        z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64, device=device)
+        return self.mean.to(device) + z @ self._chol.to(device).T
+
+    def entropy(self) -> float:
+        """½ log det(2π e Σ)."""
+        return 0.5 * self.dim * math.log(2 * math.pi * math.e) + torch.log(torch.diagonal(self._chol)).sum().item()
+
+
 def gaussian_mixture_1d(weights, means, stds) -> GaussianMixture:
     """A 1-D mixture from flat lists: ``means`` of shape ``(K,)`` become ``(K, 1)``."""
     means = torch.as_tensor(means, dtype=torch.float64)
