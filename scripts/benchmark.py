@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--budget", type=float, default=60.0, help="seconds allowed per notebook")
     args = parser.parse_args(argv)
-    paths = args.notebooks or sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")) + sorted(
+    paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")) + sorted(
         (ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
 
     print(f"cores: {os.cpu_count()}   repeats: {args.repeats}   budget: {args.budget:.0f} s per notebook")

@@ -63,6 +63,7 @@ def _check_edges(edges, name: str) -> torch.Tensor:
 
 def _bin_index(values: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     """Bin index of each value (-1 where outside [edges[0], edges[-1]]); shape of ``values``."""
+    values = values.contiguous()  # a column slice such as xy[:, 0] is strided
     idx = torch.bucketize(values, edges, right=True) - 1  # edges[k] <= v < edges[k+1] -> k
     nbins = edges.numel() - 1
     idx = torch.where(values == edges[-1], torch.full_like(idx, nbins - 1), idx)  # last bin is closed
