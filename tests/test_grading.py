@@ -20,6 +20,8 @@ from gm_course import grading
 from gm_course.grading import PASS, FAIL, TODO, CheckFailed, Grader, Question, run_check
 from gm_course.questions import CHAPTERS
 
+from mutants import collect_mutants
+
 ROOT = Path(__file__).resolve().parents[1]
 ALL_QUESTIONS = [(chapter, name) for chapter, qs in CHAPTERS.items() for name in qs]
 
@@ -56,92 +58,9 @@ def test_a_stub_is_not_attempted_and_scores_zero(chapter, name):
 
 
 # ----------------------------------------------------------------------------- mutants
+# One module per chapter in tests/mutants/ (chNN.py with CHAPTER and MUTANTS = {question: {label: fn}}).
 
-def _hist(x, y, bins_x, bins_y, x_range, y_range):
-    counts, _, _ = np.histogram2d(x.double().numpy(), y.double().numpy(),
-                                  bins=[bins_x, bins_y], range=[x_range, y_range])
-    dx = (x_range[1] - x_range[0]) / bins_x
-    dy = (y_range[1] - y_range[0]) / bins_y
-    return torch.as_tensor(counts), len(x), dx, dy
-
-
-def _joint(transform):
-    def fn(x, y, bins_x, bins_y, x_range, y_range):
-        return transform(*_hist(x, y, bins_x, bins_y, x_range, y_range))
-    return fn
-
-
-def _binned_by_hand_with_wrong_edges(x, y, bins_x, bins_y, x_range, y_range):
-    # Treats `bins` as the number of edges: one bin too few, each one too wide.
-    dx = (x_range[1] - x_range[0]) / (bins_x - 1) if bins_x > 1 else x_range[1] - x_range[0]
-    dy = (y_range[1] - y_range[0]) / (bins_y - 1)
-    i = torch.floor((x - x_range[0]) / dx).long()
-    j = torch.floor((y - y_range[0]) / dy).long()
-    out = torch.zeros(bins_x, bins_y, dtype=torch.float64)
-    keep = (i >= 0) & (i < bins_x) & (j >= 0) & (j < bins_y)
-    for a, b in zip(i[keep].tolist(), j[keep].tolist()):
-        out[a, b] += 1
-    return out / (len(x) * dx * dy)
-
-
-def _safe_rows(joint, dy, denominator):
-    return torch.where(denominator > 0, joint / torch.where(denominator > 0, denominator, 1.0), 0.0)
-
-
-def _kl(m1, s1, m2, s2):
-    return torch.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5
-
-
-MUTANTS = {
-    ("01_density_by_counting", "joint_histogram"): {
-        "transposed": _joint(lambda c, n, dx, dy: (c / (n * dx * dy)).T),
-        "normalised by the points inside": _joint(lambda c, n, dx, dy: c / (c.sum() * dx * dy)),
-        "forgot the cell area": _joint(lambda c, n, dx, dy: c / n),
-        "dx squared instead of dx dy": _joint(lambda c, n, dx, dy: c / (n * dx * dx)),
-        "N - 1": _joint(lambda c, n, dx, dy: c / ((n - 1) * dx * dy)),
-        "raw counts": _joint(lambda c, n, dx, dy: c),
-        "y axis flipped": _joint(lambda c, n, dx, dy: (c / (n * dx * dy)).flip(1)),
-        "numpy density=True": lambda x, y, bx, by, xr, yr: torch.as_tensor(np.histogram2d(
-            x.numpy(), y.numpy(), bins=[bx, by], range=[xr, yr], density=True)[0]),
-        "bins taken as edges": _binned_by_hand_with_wrong_edges,
-    },
-    ("01_density_by_counting", "conditional_density"): {
-        "forgot dy": lambda j, dy: _safe_rows(j, dy, j.sum(1, keepdim=True)),
-        "NaN in empty rows": lambda j, dy: j / (j.sum(1, keepdim=True) * dy),
-        "normalised the columns": lambda j, dy: _safe_rows(j, dy, j.sum(0, keepdim=True) * dy),
-        "normalised by the total": lambda j, dy: j / (j.sum() * dy),
-        "multiplied by dy": lambda j, dy: _safe_rows(j, dy, j.sum(1, keepdim=True)) * dy,
-        "uniform in empty rows": lambda j, dy: torch.where(
-            j.sum(1, keepdim=True) > 0, _safe_rows(j, dy, j.sum(1, keepdim=True) * dy),
-            1.0 / (j.shape[1] * dy)),
-        "transposed": lambda j, dy: _safe_rows(j, dy, j.sum(1, keepdim=True) * dy).T,
-    },
-    ("02_maximum_likelihood_and_kl", "gaussian_kl"): {
-        "reverse KL": lambda m1, s1, m2, s2: _kl(m2, s2, m1, s1),
-        "sigma read as a variance": lambda m1, s1, m2, s2:
-            0.5 * torch.log(s2 / s1) + (s1 + (m1 - m2) ** 2) / (2 * s2) - 0.5,
-        "missing -1/2": lambda m1, s1, m2, s2: _kl(m1, s1, m2, s2) + 0.5,
-        "sign of the log": lambda m1, s1, m2, s2: _kl(m1, s1, m2, s2) - 2 * torch.log(s2 / s1),
-        "forgot the 2": lambda m1, s1, m2, s2:
-            torch.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / s2**2 - 0.5,
-        "mean difference not squared": lambda m1, s1, m2, s2:
-            torch.log(s2 / s1) + (s1**2 + (m1 - m2)) / (2 * s2**2) - 0.5,
-        "summed over elements": lambda m1, s1, m2, s2: _kl(m1, s1, m2, s2).sum(),
-        "math.log": lambda m1, s1, m2, s2:
-            math.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5,
-        "a python float": lambda m1, s1, m2, s2: float(_kl(m1, s1, m2, s2).sum()),
-    },
-    ("02_maximum_likelihood_and_kl", "fit_gaussian_mle"): {
-        "N - 1 (torch.cov)": lambda x: (x.mean(0), torch.cov(x.T)),
-        "uncentred second moment": lambda x: (x.mean(0), x.T @ x / len(x)),
-        "x x^T instead of x^T x": lambda x: (x.mean(0), (x - x.mean(0)) @ (x - x.mean(0)).T / len(x)),
-        "outputs swapped": lambda x: (torch.cov(x.T, correction=0).reshape(x.shape[1], -1), x.mean(0)),
-        "variances only": lambda x: (x.mean(0), x.var(0, correction=0)),
-        "mean over the wrong axis": lambda x: (x.mean(1), torch.cov(x.T, correction=0).reshape(x.shape[1], -1)),
-        "numpy arrays": lambda x: (x.numpy().mean(0), np.cov(x.numpy(), rowvar=False, bias=True)),
-        "only the covariance": lambda x: torch.cov(x.T, correction=0),
-    },
-}
+MUTANTS = collect_mutants()
 
 
 def test_every_question_has_at_least_three_mutants():

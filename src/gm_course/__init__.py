@@ -15,23 +15,15 @@ One module per topic; chapters import the package as ``import gm_course as gmc``
 """
 
 from importlib import import_module
+from importlib.util import find_spec
 
 __version__ = "0.1.0"
 
-_MODULES = (
-    "runtime", "densities", "histograms", "quadrature", "metrics", "plots",
-    "grading", "questions", "notebooks", "report",
-)
-
 
 def __getattr__(name):
-    # Modules load on first use (``gmc.plots`` imports matplotlib only when needed).
-    if name in _MODULES:
+    # Submodules load on first use (``gmc.plots`` imports matplotlib only when needed).
+    if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
         module = import_module(f".{name}", __name__)
         globals()[name] = module
         return module
     raise AttributeError(f"module 'gm_course' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_MODULES))
