@@ -3,8 +3,11 @@
     gm-course exercises     refresh solutions/ (setup cell, expected score) and regenerate exercises/
     gm-course setup-cells   give every book/*.ipynb the current setup cell
     gm-course check         exit 1, listing the problems, if anything above is out of sync
+    gm-course grade SUBMISSIONS... --out results.csv
+                            grade learners' exercise notebooks (see gm_course.batch)
 
-All commands work on the repository in the current directory (``--root`` to choose another).
+The first three work on the repository in the current directory (``--root`` to choose
+another); ``grade`` works on the files and folders it is given.
 """
 
 from __future__ import annotations
@@ -58,14 +61,66 @@ def _check(args) -> int:
     return 0
 
 
+def _grade(args) -> int:
+    from .batch import Settings, grade
+
+    if args.jobs < 1 or args.cell_timeout <= 0 or args.timeout <= 0 or args.memory_mb < 64:
+        print("gm-course grade: --jobs must be >= 1, the timeouts > 0 and --memory-mb >= 64", file=sys.stderr)
+        return 2
+    settings = Settings(out=Path(args.out), chapter=args.chapter, jobs=args.jobs,
+                        cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb,
+                        feedback_dir=Path(args.feedback) if args.feedback else None,
+                        fresh=args.fresh, checks=Path(args.checks) if args.checks else None)
+    try:
+        grade(args.submissions, settings, log=lambda line: print(line, flush=True))
+    except (ValueError, OSError) as err:
+        print(f"gm-course grade: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gm-course grade: interrupted; finished rows are in {settings.out} "
+              "(run the same command again to grade the rest)", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _add_grade_parser(commands) -> None:
+    import os
+
+    grade = commands.add_parser(
+        "grade", help="grade learners' exercise notebooks into a CSV and feedback files",
+        description="Run every submitted exercise notebook in its own limited process, check its "
+                    "functions with the public and hidden checks, and write one CSV row and one "
+                    "feedback file per submission. A rerun skips files already graded.")
+    grade.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                       help="notebook files, or folders searched recursively")
+    grade.add_argument("--out", default="results.csv", help="the CSV to write (default: results.csv); "
+                       "its .jsonl twin is the journal a rerun resumes from")
+    grade.add_argument("--chapter", help="the chapter every submission must be (e.g. 01_density_by_counting)")
+    grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                       help="submissions graded at once (default: the number of cores)")
+    grade.add_argument("--cell-timeout", type=float, default=60.0,
+                       help="seconds one cell or one call of a learner's function may take (default 60)")
+    grade.add_argument("--timeout", type=float, default=300.0,
+                       help="seconds for a whole submission (default 300)")
+    grade.add_argument("--memory-mb", type=int, default=2048,
+                       help="memory a submission may add to the course's libraries, in MB (default 2048)")
+    grade.add_argument("--feedback", help="folder for the feedback files (default: <out>_feedback/)")
+    grade.add_argument("--checks", help="a Python file with extra hidden checks: "
+                       "HIDDEN = {chapter: {question: [check, ...]}}")
+    grade.add_argument("--fresh", action="store_true", help="forget earlier results and grade everything again")
+    grade.set_defaults(run=_grade)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="gm-course", description="Keep the course's solutions, exercises and setup cells in sync.")
+        prog="gm-course", description="Keep the course's solutions, exercises and setup cells in sync; "
+                                      "grade learners' exercise notebooks.")
     parser.add_argument("--root", default=".", help="repository root (default: the current directory)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("exercises", help="refresh solutions/ and regenerate exercises/ from them").set_defaults(run=_exercises)
     commands.add_parser("setup-cells", help="give every book/*.ipynb the current setup cell").set_defaults(run=_setup_cells)
     commands.add_parser("check", help="exit 1 if exercises, solutions or setup cells are out of sync").set_defaults(run=_check)
+    _add_grade_parser(commands)
     return parser
 
 

@@ -19,7 +19,8 @@ wrong. :func:`run_check` turns any outcome into a :class:`Result` and never rais
 - otherwise ``PASS`` with full points.
 
 Points are all or nothing per question. Results are plain data (``grader.results``), so a
-batch grader can run the same checks in a subprocess and read them back.
+batch grader can run the same checks in a subprocess and read them back; ``gm-course grade``
+(:mod:`gm_course.batch`) does, adding each question's hidden checks.
 """
 
 from __future__ import annotations
@@ -47,11 +48,19 @@ class CheckFailed(Exception):
 
 @dataclass(frozen=True)
 class Question:
-    """One graded question: its points, its check ``check(fn) -> None`` and a one-line statement."""
+    """One graded question: its points, its check ``check(fn) -> None`` and a one-line statement.
+
+    ``hidden`` holds further checks, same signature, that the notebook never runs: the batch
+    grader (:mod:`gm_course.batch`) gives the points only when the public check and every
+    hidden one pass, so an answer tuned to the public input cases loses them. A chapter
+    module adds them where it defines the question (``Question(2, check, "...",
+    hidden=(check_more,))``); a question without any is graded on its public check alone.
+    """
 
     points: int
     check: Callable[[Callable], None]
     statement: str
+    hidden: tuple[Callable[[Callable], None], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ learner's answer. Input cases are built to expose the usual slips:
 - a tiny data set: off-by-one counts show as large relative errors;
 - empty rows in the joint table: 0/0 must give 0, not NaN;
 - Δy ≠ 1: forgetting Δy in the marginal p(x) = Σ_j p(x, y_j) Δy.
+
+The hidden checks (run by the batch grader only) use the same references on other inputs:
+other seeds and sizes, float64 data, a box holding every point, tables of one row.
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ def _avoid_edges(x: np.ndarray, lo: float, hi: float, bins: int) -> np.ndarray:
     return np.abs(u - np.round(u)) > 1e-3
 
 
-def _histogram_case(x, y, bins_x, bins_y, x_range, y_range, description) -> Case:
-    x = np.asarray(x, dtype=np.float32)
-    y = np.asarray(y, dtype=np.float32)
+def _histogram_case(x, y, bins_x, bins_y, x_range, y_range, description, dtype=np.float32) -> Case:
+    x = np.asarray(x, dtype=dtype)
+    y = np.asarray(y, dtype=dtype)
     x64, y64 = x.astype(np.float64), y.astype(np.float64)
     keep = _avoid_edges(x64, *x_range, bins_x) & _avoid_edges(y64, *y_range, bins_y)
     return Case(
@@ -63,9 +66,19 @@ def _histogram_cases() -> list[Case]:
     return cases
 
 
-def check_joint_histogram(fn) -> None:
-    """p(x, y) ≈ n(x, y) / (n Δx Δy), n counting all points; entry [i, j] = x-bin i, y-bin j."""
-    for k, case in enumerate(_histogram_cases(), start=1):
+def _hidden_histogram_cases() -> list[Case]:
+    rng = expect.local_rng(1101)
+    x, y = rng.normal(0.3, 1.5, 450), rng.gamma(2.0, 1.0, 450)
+    cases = [_histogram_case(x, y, 7, 11, (-2.5, 3.5), (0.0, 5.5),
+                             "450 float64 points, 7 x 11 bins", dtype=np.float64)]
+    x, y = rng.uniform(10.0, 12.0, 40), rng.uniform(-1.0, 1.0, 40)
+    cases.append(_histogram_case(x, y, 4, 2, (10.0, 12.0), (-1.0, 1.0),
+                                 "40 points, all inside the box [10, 12) x [-1, 1), 4 x 2 bins"))
+    return cases
+
+
+def _check_joint_histogram(fn, cases: list[Case]) -> None:
+    for k, case in enumerate(cases, start=1):
         x, y, bins_x, bins_y, x_range, y_range = case.args
         counts, _, _ = np.histogram2d(x.double().numpy(), y.double().numpy(),
                                       bins=[bins_x, bins_y], range=[x_range, y_range])
@@ -74,6 +87,16 @@ def check_joint_histogram(fn) -> None:
         expected = counts / (len(x) * dx * dy)
         got = expect.tensor(expect.call(fn, case, k), case.label(k), (bins_x, bins_y))
         expect.close(got, expected, case.label(k))
+
+
+def check_joint_histogram(fn) -> None:
+    """p(x, y) ≈ n(x, y) / (n Δx Δy), n counting all points; entry [i, j] = x-bin i, y-bin j."""
+    _check_joint_histogram(fn, _histogram_cases())
+
+
+def check_joint_histogram_hidden(fn) -> None:
+    """The same estimate on inputs the notebook never shows."""
+    _check_joint_histogram(fn, _hidden_histogram_cases())
 
 
 def _conditional_cases() -> list[Case]:
@@ -97,9 +120,19 @@ def _conditional_cases() -> list[Case]:
     return cases
 
 
-def check_conditional_density(fn) -> None:
-    """p(y | x) = p(x, y) / p(x), p(x) = Σ_j p(x, y_j) Δy; rows with p(x) = 0 give 0."""
-    for k, case in enumerate(_conditional_cases(), start=1):
+def _hidden_conditional_cases() -> list[Case]:
+    rng = expect.local_rng(1102)
+    joint = rng.exponential(1.0, (7, 3))
+    joint[4] = 0.0
+    cases = [Case((torch.tensor(joint, dtype=torch.float64), 0.05),
+                  "a 7 x 3 float64 table whose row 4 is zero, dy = 0.05")]
+    cases.append(Case((torch.tensor(rng.uniform(0.1, 2.0, (1, 5)), dtype=torch.float32), 3.0),
+                      "a single-row 1 x 5 table, dy = 3.0"))
+    return cases
+
+
+def _check_conditional_density(fn, cases: list[Case]) -> None:
+    for k, case in enumerate(cases, start=1):
         joint, dy = case.args
         table = joint.double().numpy()
         p_x = table.sum(axis=1, keepdims=True) * dy
@@ -108,13 +141,25 @@ def check_conditional_density(fn) -> None:
         expect.close(got, expected, case.label(k))
 
 
+def check_conditional_density(fn) -> None:
+    """p(y | x) = p(x, y) / p(x), p(x) = Σ_j p(x, y_j) Δy; rows with p(x) = 0 give 0."""
+    _check_conditional_density(fn, _conditional_cases())
+
+
+def check_conditional_density_hidden(fn) -> None:
+    """The same conditional on inputs the notebook never shows."""
+    _check_conditional_density(fn, _hidden_conditional_cases())
+
+
 QUESTIONS = {
     "joint_histogram": Question(
         2, check_joint_histogram,
         "joint density by counting: n(x, y) / (n Δx Δy), all n points in the denominator",
+        hidden=(check_joint_histogram_hidden,),
     ),
     "conditional_density": Question(
         2, check_conditional_density,
         "conditional density p(y | x) = p(x, y) / Σ_j p(x, y_j) Δy, rows with p(x) = 0 give 0",
+        hidden=(check_conditional_density_hidden,),
     ),
 }

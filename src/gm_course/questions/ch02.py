@@ -9,6 +9,9 @@ to expose the usual slips:
 - broadcasting of a column against a row: an elementwise formula is required;
 - a two-point data set: dividing by N − 1 instead of N doubles the covariance;
 - N ≠ D and a non-zero mean: x xᵀ instead of xᵀ x, or an uncentred second moment.
+
+The hidden checks (run by the batch grader only) use the same references on other inputs:
+other seeds, a three-way broadcast, float32 data with N < D.
 """
 
 from __future__ import annotations
@@ -42,13 +45,33 @@ def _kl_cases() -> list[Case]:
     return cases
 
 
-def check_gaussian_kl(fn) -> None:
-    """KL(N(μ1, σ1²) ‖ N(μ2, σ2²)) = log(σ2/σ1) + (σ1² + (μ1 − μ2)²)/(2σ2²) − 1/2, elementwise."""
-    for k, case in enumerate(_kl_cases(), start=1):
+def _hidden_kl_cases() -> list[Case]:
+    rng = expect.local_rng(1201)
+    t = torch.tensor
+    return [
+        Case((t(rng.normal(0, 1, (2, 1, 3))), t(rng.uniform(0.2, 4, (2, 1, 3))),
+              t(rng.normal(0, 1, (4, 1))), t(rng.uniform(0.2, 4, (4, 1)))),
+             "mu1, sigma1 of shape (2, 1, 3) broadcast against mu2, sigma2 of shape (4, 1)"),
+        Case((t(3.0), t(0.1), t(-2.0), t(5.0)), "0-d tensors, N(3, 0.1^2) against N(-2, 5^2)"),
+    ]
+
+
+def _check_gaussian_kl(fn, cases: list[Case]) -> None:
+    for k, case in enumerate(cases, start=1):
         m1, s1, m2, s2 = (a.double().numpy() for a in case.args)
         expected = np.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5
         got = expect.tensor(expect.call(fn, case, k), case.label(k), np.shape(expected))
         expect.close(got, expected, case.label(k), rtol=1e-4, atol=1e-5)
+
+
+def check_gaussian_kl(fn) -> None:
+    """KL(N(μ1, σ1²) ‖ N(μ2, σ2²)) = log(σ2/σ1) + (σ1² + (μ1 − μ2)²)/(2σ2²) − 1/2, elementwise."""
+    _check_gaussian_kl(fn, _kl_cases())
+
+
+def check_gaussian_kl_hidden(fn) -> None:
+    """The same closed form on inputs the notebook never shows."""
+    _check_gaussian_kl(fn, _hidden_kl_cases())
 
 
 def _mle_cases() -> list[Case]:
@@ -64,9 +87,17 @@ def _mle_cases() -> list[Case]:
     return cases
 
 
-def check_fit_gaussian_mle(fn) -> None:
-    """mean = (1/N) Σ x_n, cov = (1/N) Σ (x_n − mean)(x_n − mean)ᵀ (divide by N, not N − 1)."""
-    for k, case in enumerate(_mle_cases(), start=1):
+def _hidden_mle_cases() -> list[Case]:
+    rng = expect.local_rng(1202)
+    return [
+        Case((torch.tensor(rng.normal(-4.0, 3.0, (3, 5)), dtype=torch.float32),),
+             "N = 3 float32 points in D = 5 (fewer points than dimensions)"),
+        Case((torch.tensor(rng.gamma(3.0, 2.0, (60, 2))),), "60 skewed points in 2-D with mean near 6"),
+    ]
+
+
+def _check_fit_gaussian_mle(fn, cases: list[Case]) -> None:
+    for k, case in enumerate(cases, start=1):
         (x,) = case.args
         data = x.double().numpy()
         n, d = data.shape
@@ -84,13 +115,25 @@ def check_fit_gaussian_mle(fn) -> None:
         expect.close(got_cov, cov, f"{where}, cov", rtol=rtol, atol=1e-6)
 
 
+def check_fit_gaussian_mle(fn) -> None:
+    """mean = (1/N) Σ x_n, cov = (1/N) Σ (x_n − mean)(x_n − mean)ᵀ (divide by N, not N − 1)."""
+    _check_fit_gaussian_mle(fn, _mle_cases())
+
+
+def check_fit_gaussian_mle_hidden(fn) -> None:
+    """The same estimates on inputs the notebook never shows."""
+    _check_fit_gaussian_mle(fn, _hidden_mle_cases())
+
+
 QUESTIONS = {
     "gaussian_kl": Question(
         2, check_gaussian_kl,
         "closed-form KL(N(mu1, sigma1^2) || N(mu2, sigma2^2)), elementwise with broadcasting",
+        hidden=(check_gaussian_kl_hidden,),
     ),
     "fit_gaussian_mle": Question(
         2, check_fit_gaussian_mle,
         "maximum-likelihood mean (D,) and covariance (D, D) of data (N, D), dividing by N",
+        hidden=(check_fit_gaussian_mle_hidden,),
     ),
 }
