@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # pytest workers: notebooks are spread one file per worker (--dist loadfile)
 JOBS ?= 2
 
-.PHONY: book test install bench exercises check-exercises clean
+.PHONY: book test install site-tools mathjax bench exercises check-exercises clean
 
 install: $(VENV)/.installed
 
@@ -24,15 +24,36 @@ $(VENV)/.installed: pyproject.toml scripts/install_torch.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[book,test]"
 	touch $@
 
-book: install
+# MathJax from the npm registry into book/_static/mathjax (git-ignored): the site serves its
+# own math typesetting and makes no request to another host. Needs npm (Node.js).
+mathjax:
+	$(PYTHON) scripts/fetch_mathjax.py
+
+book: install mathjax
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-test: install
+# The tools the site's tests need besides Python: npm (for MathJax) and Debian's Chromium for
+# the browser tests (never a downloaded browser). Installed with apt when missing and run as
+# root (CI); otherwise a loud message says what is missing (browser tests are then skipped).
+site-tools:
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq npm >/dev/null; \
+	  else echo "*** npm (Node.js) is missing: install it to build the site (MathJax comes from npm). ***"; fi; fi
+	@if [ -z "$$CHROMIUM" ] && [ ! -x /usr/bin/chromium ] && ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "*** Chromium is missing: the browser tests of the site will be SKIPPED."; \
+	    echo "*** Install it (sudo apt-get install chromium) or set CHROMIUM=/path/to/chromium. ***"; fi; fi
+
+test: install site-tools
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests book solutions exercises
 
-# Times every book and solution notebook and prints the chapters' headline numbers.
+# Times every book and solution notebook and prints the chapters' headline numbers, then the
+# side-by-side comparison of chapter 8's score model with the standard 2-D DDPM recipe.
 bench: install
 	$(BIN)/python scripts/benchmark.py
+	$(BIN)/python scripts/ddpm_baseline.py --seeds 0 1 2 3 4
 
 # Regenerate exercises/ from solutions/ (and refresh every notebook's setup cell).
 exercises: install

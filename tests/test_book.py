@@ -1,33 +1,10 @@
 """The whole book builds strictly (warnings are errors) and its launch links are right."""
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
-
-
-def toc_chapters():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
-    return [f for f in files if (ROOT / f"{f}.ipynb").exists()]
-
-
-@pytest.fixture(scope="module")
-def built_site():
-    if not JUPYTER_BOOK.exists():
-        pytest.fail("jupyter-book is not installed in this environment: run `make test`")
-    proc = subprocess.run(
-        [str(JUPYTER_BOOK), "build", ".", "-W", "-n", "--keep-going"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, f"strict build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"
-    return ROOT / "_build" / "html"
+from conftest import ROOT, toc_chapters
 
 
 def test_every_chapter_notebook_is_in_the_toc():
@@ -49,3 +26,14 @@ def test_book_builds_strictly_with_colab_links(built_site):
         # any other Colab link to a book chapter would send readers to the wrong notebook
         links = set(re.findall(r'https://colab\.research\.google\.com/github/[^"\'<\s]+/book/[^"\'<\s]+', html))
         assert links == {expected}, f"{chapter}: Colab links to chapters {links}, expected only {expected}"
+
+
+def test_pages_workflow_publishes_what_make_book_builds():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
+    assert triggers["push"]["branches"] == ["main"]
+    steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
+    assert any(s.get("run") == "make book" for s in steps)
+    uploads = [s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact")]
+    assert uploads and uploads[0]["with"]["path"] == "_build/html"
+    assert any(s.get("uses", "").startswith("actions/deploy-pages") for s in steps)

@@ -1,0 +1,81 @@
+"""Shared fixtures: the book is built once per test run, however many workers ask for it.
+
+``built_site`` runs ``scripts/fetch_mathjax.py`` and the strict build
+(``jupyter-book build . -W -n --keep-going``, as ``make book`` does) the first time a test
+needs the site. Under pytest-xdist each worker has its own session, so the build is guarded by
+a file lock and stamped with the run's id: the first worker builds, the others wait and reuse
+its result (including a failure, which every test that needs the site then reports).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build"
+HTML = BUILD / "html"
+JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+_RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
+
+
+def toc_files() -> list[str]:
+    """Every page of the table of contents, in order (e.g. ``book/intro``, ``book/01_…``)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                yield entry["file"]
+            yield from walk(entry.get("sections"))
+
+    files = [toc["root"]]
+    for part in toc.get("parts") or []:
+        files += list(walk(part.get("chapters")))
+    return files + list(walk(toc.get("chapters")))
+
+
+def toc_chapters() -> list[str]:
+    """The toc's notebook chapters that exist on disk (``book/NN_topic``)."""
+    return [f for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
+
+
+def _build() -> dict:
+    if not JUPYTER_BOOK.exists():
+        return {"ok": False, "log": "jupyter-book is not installed in this environment: run `make test`"}
+    fetch = subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_mathjax.py")], cwd=ROOT,
+                           capture_output=True, text=True)
+    if fetch.returncode != 0:
+        return {"ok": False, "log": f"fetching MathJax failed:\n{fetch.stdout}\n{fetch.stderr}"}
+    proc = subprocess.run([str(JUPYTER_BOOK), "build", ".", "-W", "-n", "--keep-going"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1800)
+    return {"ok": proc.returncode == 0,
+            "log": f"strict build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"}
+
+
+@pytest.fixture(scope="session")
+def built_site() -> Path:
+    """The strictly built site, ``_build/html`` (built at most once per test run)."""
+    import fcntl
+
+    BUILD.mkdir(exist_ok=True)
+    stamp = BUILD / ".test-build.json"
+    with open(BUILD / ".test-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other workers wait here while one builds
+        try:
+            result = json.loads(stamp.read_text()) if stamp.exists() else {}
+        except json.JSONDecodeError:
+            result = {}
+        if result.get("run") != _RUN_ID:
+            result = {"run": _RUN_ID, **_build()}
+            stamp.write_text(json.dumps(result))
+    if not result["ok"]:
+        pytest.fail(result["log"], pytrace=False)
+    return HTML
