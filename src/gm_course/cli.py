@@ -27,6 +27,14 @@ def _root(args) -> Path:
     return root
 
 
+def _report_updates(changed, root, what: str, unchanged: str) -> int:
+    """Print each rewritten notebook and a one-line total; the exit status is 0."""
+    for path in changed:
+        print(f"updated {path.relative_to(root)}")
+    print(f"{len(changed)} {what} updated" if changed else unchanged)
+    return 0
+
+
 def _exercises(args) -> int:
     root = _root(args)
     try:
@@ -34,19 +42,13 @@ def _exercises(args) -> int:
     except ValueError as err:
         print(f"gm-course exercises: {err}", file=sys.stderr)
         return 1
-    for path in changed:
-        print(f"updated {path.relative_to(root)}")
-    print(f"{len(changed)} file(s) updated" if changed else "exercises/ and solutions/ were already up to date")
-    return 0
+    return _report_updates(changed, root, "file(s)", "exercises/ and solutions/ were already up to date")
 
 
 def _setup_cells(args) -> int:
     root = _root(args)
     changed = notebooks.refresh_book_setup_cells(root / "book")
-    for path in changed:
-        print(f"updated {path.relative_to(root)}")
-    print(f"{len(changed)} book notebook(s) updated" if changed else "book setup cells were already up to date")
-    return 0
+    return _report_updates(changed, root, "book notebook(s)", "book setup cells were already up to date")
 
 
 def _check(args) -> int:
