@@ -242,7 +242,7 @@ def test_log_z_formula_matches_quadrature():
 # ----------------------------------------------------------------------------- diagnostics
 
 def ar1(phi, t, n, seed):
-    g, e = gen(seed), None
+    g = gen(seed)
     y = torch.empty(t, n, dtype=F64)
     y[0] = torch.randn(n, generator=g, dtype=F64) / math.sqrt(1 - phi**2)
     for s in range(1, t):

@@ -1,7 +1,5 @@
 """Oracle tests of gm_course.vae: exact linear-Gaussian identities, KLs, the ELBO bounds."""
 
-import math
-
 import pytest
 import torch
 

@@ -2,8 +2,6 @@
 
 import math
 
-import torch
-
 CHAPTER = "05_langevin_and_hmc"
 
 

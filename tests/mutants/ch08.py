@@ -3,8 +3,6 @@ literal denoising objective included)."""
 
 import math
 
-import torch
-
 CHAPTER = "08_denoising_score_matching"
 
 

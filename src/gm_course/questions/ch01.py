@@ -78,15 +78,14 @@ def _hidden_histogram_cases() -> list[Case]:
 
 
 def _check_joint_histogram(fn, cases: list[Case]) -> None:
-    for k, case in enumerate(cases, start=1):
-        x, y, bins_x, bins_y, x_range, y_range = case.args
+    def reference(x, y, bins_x, bins_y, x_range, y_range):
         counts, _, _ = np.histogram2d(x.double().numpy(), y.double().numpy(),
                                       bins=[bins_x, bins_y], range=[x_range, y_range])
         dx = (x_range[1] - x_range[0]) / bins_x
         dy = (y_range[1] - y_range[0]) / bins_y
-        expected = counts / (len(x) * dx * dy)
-        got = expect.tensor(expect.call(fn, case, k), case.label(k), (bins_x, bins_y))
-        expect.close(got, expected, case.label(k))
+        return counts / (len(x) * dx * dy)
+
+    expect.check_cases(fn, cases, reference, rtol=1e-4, atol=1e-6)
 
 
 def check_joint_histogram(fn) -> None:
@@ -132,13 +131,12 @@ def _hidden_conditional_cases() -> list[Case]:
 
 
 def _check_conditional_density(fn, cases: list[Case]) -> None:
-    for k, case in enumerate(cases, start=1):
-        joint, dy = case.args
+    def reference(joint, dy):
         table = joint.double().numpy()
         p_x = table.sum(axis=1, keepdims=True) * dy
-        expected = np.divide(table, p_x, out=np.zeros_like(table), where=p_x > 0)
-        got = expect.tensor(expect.call(fn, case, k), case.label(k), tuple(joint.shape))
-        expect.close(got, expected, case.label(k))
+        return np.divide(table, p_x, out=np.zeros_like(table), where=p_x > 0)
+
+    expect.check_cases(fn, cases, reference, rtol=1e-4, atol=1e-6)
 
 
 def check_conditional_density(fn) -> None:

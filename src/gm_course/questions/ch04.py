@@ -37,12 +37,10 @@ def _logit_cases() -> list[Case]:
 
 def check_nce_logits(fn) -> None:
     """h = f + c − log q − log ν, elementwise: ``(N,)``."""
-    for k, case in enumerate(_logit_cases(), start=1):
-        f, c, log_q, nu = case.args
-        expected = f.double().numpy() + float(c) - log_q.double().numpy() - np.log(nu)
-        got = expect.tensor(expect.call(fn, case, k), case.label(k), tuple(f.shape))
-        rtol = 1e-5 if f.dtype == torch.float32 else 1e-10
-        expect.close(got, expected, case.label(k), rtol=rtol, atol=1e-5)
+    def reference(f, c, log_q, nu):
+        return f.double().numpy() + float(c) - log_q.double().numpy() - np.log(nu)
+
+    expect.check_cases(fn, _logit_cases(), reference, rtol=1e-10, atol=1e-5, rtol_float32=1e-5)
 
 
 def _softplus(z: np.ndarray) -> np.ndarray:

@@ -50,14 +50,11 @@ def _tempered_cases() -> list[Case]:
 
 def check_tempered_log_prob(fn) -> None:
     """log(exp(β f(x)) q(x)) = β f(x) − |x|²/2 − (D/2) log 2π."""
-    for k, case in enumerate(_tempered_cases(), start=1):
-        x, beta, _ = case.args
+    def reference(x, beta, _):
         xs = x.double().numpy()
-        d = xs.shape[1]
-        expected = beta * _f_np(xs) - 0.5 * (xs**2).sum(1) - 0.5 * d * math.log(2 * math.pi)
-        got = expect.tensor(expect.call(fn, case, k), case.label(k), (x.shape[0],))
-        rtol = 1e-5 if x.dtype == torch.float32 else 1e-10
-        expect.close(got, expected, case.label(k), rtol=rtol, atol=1e-5)
+        return beta * _f_np(xs) - 0.5 * (xs**2).sum(1) - 0.5 * xs.shape[1] * math.log(2 * math.pi)
+
+    expect.check_cases(fn, _tempered_cases(), reference, rtol=1e-10, atol=1e-5, rtol_float32=1e-5)
 
 
 # ----------------------------------------------------------------------------- swap_accept_prob
@@ -78,12 +75,12 @@ def _swap_cases() -> list[Case]:
 
 def check_swap_accept_prob(fn) -> None:
     """min{1, exp((β_i − β_j)(f_j − f_i))}, elementwise with broadcasting."""
-    for k, case in enumerate(_swap_cases(), start=1):
+    def reference(*args):
         f_i, f_j, b_i, b_j = (np.asarray(a, dtype=np.float64) if not isinstance(a, torch.Tensor)
-                              else a.double().numpy() for a in case.args)
-        expected = np.minimum(1.0, np.exp((b_i - b_j) * (f_j - f_i)))
-        got = expect.tensor(expect.call(fn, case, k), case.label(k), np.shape(expected))
-        expect.close(got, expected, case.label(k), rtol=1e-8, atol=1e-10)
+                              else a.double().numpy() for a in args)
+        return np.minimum(1.0, np.exp((b_i - b_j) * (f_j - f_i)))
+
+    expect.check_cases(fn, _swap_cases(), reference, rtol=1e-8, atol=1e-10)
 
 
 QUESTIONS = {

@@ -61,11 +61,7 @@ def _mixture_reference(x, w, mu, s):
 
 
 def _check_mixture(fn, cases) -> None:
-    for k, case in enumerate(cases, start=1):
-        expected = _mixture_reference(*case.args)
-        got = expect.tensor(expect.call(fn, case, k), case.label(k), expected.shape)
-        rtol = 1e-4 if case.args[0].dtype == torch.float32 else 1e-7
-        expect.close(got, expected, case.label(k), rtol=rtol, atol=1e-5)
+    expect.check_cases(fn, cases, _mixture_reference, rtol=1e-7, atol=1e-5, rtol_float32=1e-4)
 
 
 def check_mixture_score(fn) -> None:
@@ -112,12 +108,11 @@ def _score_np(f, x, t):
 
 
 def _check_ode(fn, cases) -> None:
-    for k, case in enumerate(cases, start=1):
-        x, t, dt, f, delta = case.args
+    def reference(x, t, dt, f, delta):
         xn = x.numpy()
-        expected = xn + 0.5 * delta**2 * dt * _score_np(f, xn, t)
-        got = expect.tensor(expect.call(fn, case, k), case.label(k), expected.shape)
-        expect.close(got, expected, case.label(k), rtol=1e-7, atol=1e-9)
+        return xn + 0.5 * delta**2 * dt * _score_np(f, xn, t)
+
+    expect.check_cases(fn, cases, reference)
 
 
 def check_reverse_ode_step(fn) -> None:
@@ -130,12 +125,11 @@ def check_reverse_ode_step_hidden(fn) -> None:
 
 
 def _check_sde(fn, cases) -> None:
-    for k, case in enumerate(cases, start=1):
-        x, t, dt, f, delta, e = case.args
+    def reference(x, t, dt, f, delta, e):
         xn = x.numpy()
-        expected = xn + delta**2 * dt * _score_np(f, xn, t) + delta * math.sqrt(dt) * e.numpy()
-        got = expect.tensor(expect.call(fn, case, k), case.label(k), expected.shape)
-        expect.close(got, expected, case.label(k), rtol=1e-7, atol=1e-9)
+        return xn + delta**2 * dt * _score_np(f, xn, t) + delta * math.sqrt(dt) * e.numpy()
+
+    expect.check_cases(fn, cases, reference)
 
 
 def check_reverse_sde_step(fn) -> None:

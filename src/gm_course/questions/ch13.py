@@ -38,11 +38,10 @@ def _loss_cases() -> list[Case]:
 
 def check_discriminator_loss(fn) -> None:
     """−mean log σ(ℓ_real) − mean log(1 − σ(ℓ_fake)) = mean softplus(−ℓ_real) + mean softplus(ℓ_fake)."""
-    for k, case in enumerate(_loss_cases(), start=1):
-        real, fake = case.args
-        expected = _softplus64(-real).mean() + _softplus64(fake).mean()
-        got = expect.tensor(expect.call(fn, case, k), case.label(k), ())
-        expect.close(got, expected, case.label(k), rtol=1e-6, atol=1e-9)
+    def reference(real, fake):
+        return _softplus64(-real).mean() + _softplus64(fake).mean()
+
+    expect.check_cases(fn, _loss_cases(), reference, rtol=1e-6, atol=1e-9)
 
 
 def _ratio_cases() -> list[Case]:
@@ -59,11 +58,8 @@ def _ratio_cases() -> list[Case]:
 
 def check_optimal_discriminator(fn) -> None:
     """D*(x) = p / (p + q) = σ(log p − log q), elementwise."""
-    for k, case in enumerate(_ratio_cases(), start=1):
-        log_p, log_q = case.args
-        expected = torch.sigmoid(log_p - log_q)
-        got = expect.tensor(expect.call(fn, case, k), case.label(k), tuple(log_p.shape))
-        expect.close(got, expected, case.label(k), rtol=1e-6, atol=1e-12)
+    expect.check_cases(fn, _ratio_cases(), lambda log_p, log_q: torch.sigmoid(log_p - log_q),
+                       rtol=1e-6, atol=1e-12)
 
 
 QUESTIONS = {

@@ -102,6 +102,23 @@ def _factor_hint(got: torch.Tensor, expected: torch.Tensor) -> str:
     return ""
 
 
+def check_cases(fn: Callable, cases: Sequence[Case], reference: Callable, rtol: float = 1e-7,
+                atol: float = 1e-9, rtol_float32: float | None = None) -> None:
+    """The usual check: for each case, ``fn`` must return a tensor close to the reference.
+
+    ``reference(*case.args)`` computes the expected array independently of the package; the
+    learner's result must have its shape and agree within ``atol + rtol |expected|``
+    (``rtol_float32`` instead when a tensor input is float32, whose rounding is coarser).
+    """
+    for k, case in enumerate(cases, start=1):
+        where = case.label(k)
+        expected = np.asarray(reference(*case.args), dtype=np.float64)
+        got = tensor(call(fn, case, k), where, expected.shape)
+        single = any(isinstance(a, torch.Tensor) and a.dtype == torch.float32 for a in case.args)
+        tol = rtol_float32 if single and rtol_float32 is not None else rtol
+        close(got, expected, where, rtol=tol, atol=atol)
+
+
 def local_rng(seed: int) -> np.random.Generator:
     """The checks' own random generator: fixed seeds, no global state touched."""
     return np.random.default_rng(seed)
