@@ -49,8 +49,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--budget", type=float, default=60.0, help="seconds allowed per notebook")
     args = parser.parse_args(argv)
-    paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")) + sorted(
-        (ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+    # every executable page of the book (chapters and the errata appendix), then the solutions
+    paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "book").glob("*.ipynb")) + sorted(
+        (ROOT / "solutions").glob("*.ipynb"))
 
     print(f"cores: {os.cpu_count()}   repeats: {args.repeats}   budget: {args.budget:.0f} s per notebook")
     one = time_mlp_step(1)
