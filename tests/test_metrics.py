@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from gm_course import densities
 from gm_course import metrics as M
 
 
@@ -120,6 +121,20 @@ def test_mode_counts_nearest_center_wins():
     assert counts.tolist() == [1, 2] and float(far) == 0.25
 
 
+def test_mode_summary_on_exact_and_collapsed_samples():
+    ring = densities.eight_gaussians()
+    exact = M.mode_summary(ring.sample(8000, torch.Generator().manual_seed(3)), ring)
+    assert exact["coverage"] == 8 and exact["precision"] > 0.98 and exact["weight_error"] < 0.03
+    collapsed = M.mode_summary(ring.means[:1].repeat(100, 1), ring)
+    assert collapsed == {"precision": 1.0, "coverage": 1.0, "weight_error": pytest.approx(7 / 8)}
+    # half the samples far from every mode: precision 1/2, weights from the other half only
+    far = torch.cat([ring.means.repeat(10, 1), torch.zeros(80, 2, dtype=torch.float64)])
+    half = M.mode_summary(far, ring)
+    assert half == {"precision": 0.5, "coverage": 8.0, "weight_error": pytest.approx(0.0, abs=1e-12)}
+    # a float32 sample on another dtype gives the same numbers
+    assert M.mode_summary(ring.means.float().repeat(3, 1), ring)["precision"] == 1.0
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
@@ -147,6 +162,9 @@ def test_mode_counts_nearest_center_wins():
         (lambda: M.chi2_mode_test(torch.tensor([1.0, -2.0]), torch.ones(2)), "non-negative"),
         (lambda: M.chi2_mode_test(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 0.0])), "weights must be positive"),
         (lambda: M.chi2_mode_test(torch.zeros(2), torch.ones(2)), "at least one sample"),
+        (lambda: M.mode_summary(torch.zeros(5, 2), densities.eight_gaussians(), n_std=0.0), "n_std"),
+        (lambda: M.mode_summary(torch.zeros(5, 2), densities.eight_gaussians(), min_share=-1.0), "min_share"),
+        (lambda: M.mode_summary(torch.zeros(5), densities.eight_gaussians()), r"samples must have shape"),
     ],
 )
 def test_value_errors(call, match):

@@ -7,7 +7,7 @@ One module per topic; chapters import the package as ``import gm_course as gmc``
   versions), the 8-Gaussian ring, a banana and a checkerboard
 - :mod:`~gm_course.histograms`  density by counting: joint, marginal, conditional
 - :mod:`~gm_course.quadrature`  grid quadrature: log Z, entropy, KL of gridded densities
-- :mod:`~gm_course.metrics`     energy distance, MMD, KL gaps, mode coverage
+- :mod:`~gm_course.metrics`     energy distance, MMD, KL gaps, mode coverage and mode summaries
 - :mod:`~gm_course.training`    the one training loop (Adam, lr decay, EMA, progress bar)
 - :mod:`~gm_course.ebm`         energy-based models: MLP energy, exponential family on a grid,
   the "data average − model average" gradient, contrastive divergence, persistent chains
@@ -24,7 +24,9 @@ One module per topic; chapters import the package as ``import gm_course as gmc``
 - :mod:`~gm_course.plots`       figures (the only module that draws)
 - :mod:`~gm_course.flows`       normalizing flows: affine and spline couplings, free-form ODE flows
 - :mod:`~gm_course.vae`         VAEs: the ELBO, the exact linear-Gaussian model, a small MLP VAE
-- :mod:`~gm_course.gan`         GANs: the min-max losses, the alternating loop, mode statistics
+- :mod:`~gm_course.gan`         GANs: the min-max losses, the alternating loop
+- :mod:`~gm_course.gaussian_chain` diffusion of 1-D Gaussian data as a linear-Gaussian chain: path
+  joints, the reverse-time factorisation, the ELBO in closed form
 - :mod:`~gm_course.animations`  animations of particles and images that play in the static site
 - :mod:`~gm_course.grading`, :mod:`~gm_course.questions`   graded exercises, checked offline
 - :mod:`~gm_course.notebooks`   the setup cell and the exercise generator

@@ -12,8 +12,9 @@ noise-contrastive estimation, chapter 4), and V(D*, G) = −log 4 + 2 JS(p_data 
 - :func:`discriminator_loss`, :func:`generator_loss`: the two losses, on logits (stable).
 - :func:`optimal_discriminator_logit`: ℓ* from two log-densities.
 - :func:`train_gan`: the alternating loop (one Adam optimiser per player).
-- :func:`mode_summary`: precision, mode coverage and mode-weight error of 2-D samples of a
-  Gaussian mixture (chapters 13 and 14).
+
+Samples are scored by mode statistics (precision, coverage, mode-weight error) with
+:func:`gm_course.metrics.mode_summary`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ __all__ = [
     "latent",
     "GANResult",
     "train_gan",
-    "mode_summary",
 ]
 
 
@@ -159,28 +159,3 @@ def train_gan(
                 result.snapshots[step] = gen_net(z_fixed).detach().cpu()
     return result
 
-
-def mode_summary(samples: torch.Tensor, mixture, n_std: float = 3.0, min_share: float = 0.25) -> dict[str, float]:
-    """How well 2-D samples populate the modes of an isotropic Gaussian ``mixture``.
-
-    - precision: share of samples within ``n_std`` component stds of their nearest mean;
-    - coverage: number of modes holding at least ``min_share`` times their expected share
-      w_k of the precise samples;
-    - weight_error: total variation ½ Σ_k |n_k / Σ n − w_k| between the mode frequencies of
-      the precise samples and the weights (0 for a perfect sampler, 1 − w_k for a collapse
-      on mode k).
-
-    Returns ``{"precision", "coverage", "weight_error"}`` as floats.
-    """
-    from .metrics import mode_counts
-
-    radius = positive(n_std, "n_std") * float(mixture.stds.max())
-    counts, far = mode_counts(samples.detach().to("cpu", torch.float64), mixture.means, radius)
-    total = max(int(counts.sum()), 1)
-    freq = counts.to(torch.float64) / total
-    w = mixture.weights
-    return {
-        "precision": 1.0 - float(far),
-        "coverage": float((freq >= min_share * w).sum()),
-        "weight_error": 0.5 * float((freq - w).abs().sum()),
-    }
