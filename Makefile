@@ -47,7 +47,7 @@ site-tools:
 	    echo "*** Install it (sudo apt-get install chromium) or set CHROMIUM=/path/to/chromium. ***"; fi; fi
 
 test: install site-tools
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests book solutions exercises
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests solutions exercises
 
 # Times every book and solution notebook and prints the chapters' headline numbers, then the
 # side-by-side comparison of chapter 8's score model with the standard 2-D DDPM recipe.

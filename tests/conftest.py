@@ -1,8 +1,10 @@
 """Shared fixtures: the book is built once per test run, however many workers ask for it.
 
 ``built_site`` runs ``scripts/fetch_mathjax.py`` and the strict build
-(``jupyter-book build . -W -n --keep-going``, as ``make book`` does) the first time a test
-needs the site. Under pytest-xdist each worker has its own session, so the build is guarded by
+(``jupyter-book build . -W -n --keep-going``, as ``make book`` does, but with ``--all`` and
+without the execution cache) the first time a test needs the site. That build is what
+executes the book's chapters under test: their asserts fail it, and a failure names each
+broken chapter with its traceback. Under pytest-xdist each worker has its own session, so the build is guarded by
 a file lock and stamped with the run's id: the first worker builds, the others wait and reuse
 its result (including a failure, which every test that needs the site then reports).
 """
@@ -11,8 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -54,10 +59,27 @@ def _build() -> dict:
                            capture_output=True, text=True)
     if fetch.returncode != 0:
         return {"ok": False, "log": f"fetching MathJax failed:\n{fetch.stdout}\n{fetch.stderr}"}
-    proc = subprocess.run([str(JUPYTER_BOOK), "build", ".", "-W", "-n", "--keep-going"], cwd=ROOT,
+    # every page re-read and every chapter re-executed: a cached result would hide a change of
+    # the package that breaks an unchanged chapter
+    shutil.rmtree(BUILD / ".jupyter_cache", ignore_errors=True)
+    started = time.time()
+    proc = subprocess.run([str(JUPYTER_BOOK), "build", ".", "--all", "-W", "-n", "--keep-going"], cwd=ROOT,
                           capture_output=True, text=True, timeout=1800)
     return {"ok": proc.returncode == 0,
-            "log": f"strict build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"}
+            "log": f"strict build failed:\n{_failed_notebooks(started)}{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"}
+
+
+def _failed_notebooks(since: float) -> str:
+    """The chapters whose execution failed in this build, each with the end of its traceback.
+
+    The book's notebooks are executed by this build only (``allow_errors: false`` turns a
+    failed assert into a build error), so this is where a broken chapter shows up.
+    """
+    reports = HTML / "reports"
+    logs = sorted(p for p in reports.rglob("*.err.log") if p.stat().st_mtime >= since) if reports.exists() else []
+    ansi = re.compile(r"\x1b\[[0-9;]*m")  # the tracebacks are coloured for a terminal
+    return "".join(f"--- {p.relative_to(reports)} ---\n{ansi.sub('', p.read_text(errors='replace'))[-3000:]}\n"
+                   for p in logs)
 
 
 @pytest.fixture(scope="session")
