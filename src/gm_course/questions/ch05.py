@@ -94,14 +94,12 @@ def _langevin_stationary(fn) -> None:
 
 def check_langevin_step(fn) -> None:
     """x' = x + (Δt/2) score_fn(x) + √Δt · noise."""
-    for k, case in enumerate(_langevin_cases(), start=1):
-        x, score_fn, dt, noise = case.args
+    def reference(x, score_fn, dt, noise):
         xs = x.double().numpy()
         score = score_fn(torch.as_tensor(xs)).numpy() if score_fn is not banana_score else _banana_score_np(xs)
-        expected = xs + 0.5 * dt * score + math.sqrt(dt) * noise.double().numpy()
-        got = expect.tensor(expect.call(fn, case, k), case.label(k), x.shape)
-        rtol = 1e-5 if x.dtype == torch.float32 else 1e-10
-        expect.close(got, expected, case.label(k), rtol=rtol, atol=1e-6)
+        return xs + 0.5 * dt * score + math.sqrt(dt) * noise.double().numpy()
+
+    expect.check_cases(fn, _langevin_cases(), reference, rtol=1e-10, atol=1e-6, rtol_float32=1e-5)
     _langevin_stationary(fn)
 
 

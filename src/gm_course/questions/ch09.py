@@ -109,12 +109,11 @@ def _concat_cases() -> list[Case]:
 
 def check_upsample_concat(fn) -> None:
     """cat([nearest-upsample(h) ×2, skip], channel axis)."""
-    for k, case in enumerate(_concat_cases(), start=1):
-        h, skip = (a.double().numpy() for a in case.args)
-        up = h.repeat(2, axis=2).repeat(2, axis=3)
-        expected = np.concatenate([up, skip], axis=1)
-        got = expect.tensor(expect.call(fn, case, k), case.label(k), expected.shape)
-        expect.close(got, expected, case.label(k), rtol=1e-6, atol=1e-7)
+    def reference(h, skip):
+        up = h.double().numpy().repeat(2, axis=2).repeat(2, axis=3)
+        return np.concatenate([up, skip.double().numpy()], axis=1)
+
+    expect.check_cases(fn, _concat_cases(), reference, rtol=1e-6, atol=1e-7)
 
 
 QUESTIONS = {

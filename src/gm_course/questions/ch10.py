@@ -106,11 +106,10 @@ def _eps_cases() -> list[Case]:
 
 def check_reverse_mean_from_eps(fn) -> None:
     """M = x_t − (δΔt/√t) ε̂ (the posterior mean with x̂_0 = x_t − δ√t ε̂)."""
-    for k, case in enumerate(_eps_cases(), start=1):
-        x_t, eps, t, dt, delta = case.args
-        expected = x_t.numpy() - delta * dt / math.sqrt(t) * eps.numpy()
-        got = expect.tensor(expect.call(fn, case, k), case.label(k), expected.shape)
-        expect.close(got, expected, case.label(k), rtol=1e-7, atol=1e-9)
+    def reference(x_t, eps, t, dt, delta):
+        return x_t.numpy() - delta * dt / math.sqrt(t) * eps.numpy()
+
+    expect.check_cases(fn, _eps_cases(), reference)
 
 
 QUESTIONS = {

@@ -103,10 +103,7 @@ def _chain_cases() -> list[Case]:
 
 def check_chain_log_joint(fn) -> None:
     """log N(x_T; m, V) + Σ_n log N(x_{t_{n−1}}; a_n x_{t_n} + b_n, w_n), one value per path."""
-    for k, case in enumerate(_chain_cases(), start=1):
-        expected = _chain_reference(*case.args)
-        got = expect.tensor(expect.call(fn, case, k), case.label(k), (case.args[0].shape[0],))
-        expect.close(got, expected, case.label(k), rtol=1e-9, atol=1e-9)
+    expect.check_cases(fn, _chain_cases(), _chain_reference, rtol=1e-9, atol=1e-9)
 
 
 QUESTIONS = {
