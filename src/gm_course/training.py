@@ -142,7 +142,8 @@ def fit(
     if not params:
         raise ValueError("model has no trainable parameters (none with requires_grad=True)")
 
-    opt = torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, **({"fused": True} if fused else {}))
+    # fused=None (torch's default) rather than False keeps torch's own choice of implementation
+    opt = torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused or None)
     ema_model = None
     if ema_decay is not None:
         ema_model = copy.deepcopy(model)
