@@ -70,6 +70,13 @@ def _uniform(n: int, like: torch.Tensor, generator: torch.Generator | None) -> t
     return torch.rand(n, generator=generator, dtype=like.dtype, device=device).to(like.device)
 
 
+def _keep_accepted(accept: torch.Tensor, proposed: tuple, current: tuple) -> tuple:
+    """Metropolis-Hastings bookkeeping: per chain, the proposed state where ``accept`` (N,) holds,
+    else the current one; states are (N, ...) tensors (position, log-density, gradient)."""
+    return tuple(torch.where(accept.reshape(-1, *[1] * (new.ndim - 1)), new, old)
+                 for new, old in zip(proposed, current))
+
+
 def _callable(fn, name: str) -> None:
     if not callable(fn):
         raise ValueError(f"{name} must be a callable, got {type(fn).__name__}")
@@ -168,8 +175,7 @@ def mala(log_prob_fn: Fn, x0: torch.Tensor, step_size: float, n_steps: int, *,
         log_q_fwd = -((y - x - 0.5 * dt * g) ** 2).sum(1) / (2 * dt)    # log q(y | x) + c
         log_q_bwd = -((x - y - 0.5 * dt * g_y) ** 2).sum(1) / (2 * dt)  # log q(x | y) + c
         accept = torch.log(_uniform(x.shape[0], x, generator)) < lp_y - lp + log_q_bwd - log_q_fwd
-        x, lp, g = (torch.where(accept[:, None], y, x), torch.where(accept, lp_y, lp),
-                    torch.where(accept[:, None], g_y, g))
+        x, lp, g = _keep_accepted(accept, (y, lp_y, g_y), (x, lp, g))
         accepted += accept
         if path is not None:
             path.append(x)
@@ -242,8 +248,7 @@ def hmc(log_prob_fn: Fn, x0: torch.Tensor, step_size: float, n_leapfrog: int, n_
         y, q, lp_y, g_y = _leapfrog(lambda z: _value_and_grad(log_prob_fn, z), x, p, eps, n_leapfrog, g)
         log_alpha = (lp_y - 0.5 * (q**2).sum(1)) - (lp - 0.5 * (p**2).sum(1))  # H − H'
         accept = torch.log(_uniform(x.shape[0], x, generator)) < torch.nan_to_num(log_alpha, nan=-math.inf)
-        x, lp, g = (torch.where(accept[:, None], y, x), torch.where(accept, lp_y, lp),
-                    torch.where(accept[:, None], g_y, g))
+        x, lp, g = _keep_accepted(accept, (y, lp_y, g_y), (x, lp, g))
         accepted += accept
         if path is not None:
             path.append(x)
