@@ -135,12 +135,17 @@ def score_line(points: int, max_points: int) -> str:
     return f"Score: {points}/{max_points} points"
 
 
-def expected_summary(chapter: str, questions: Mapping[str, Question] | None = None) -> str:
-    """The text ``Grader.summary()`` prints when every question passes (stored in solutions/)."""
+def expected_summary(chapter: str, questions: Mapping[str, Question] | None = None,
+                     attempted: bool = True) -> str:
+    """The text ``Grader.summary()`` prints when every question passes (stored in solutions/),
+    or, with ``attempted=False``, when every answer is still the stub (stored in exercises/)."""
     questions = chapter_questions(chapter) if questions is None else questions
-    lines = [Result(n, q.points, q.points, PASS, PASS_REASON).line() for n, q in questions.items()]
+    if attempted:
+        lines = [Result(n, q.points, q.points, PASS, PASS_REASON).line() for n, q in questions.items()]
+    else:
+        lines = [Result(n, 0, q.points, TODO, NOT_ATTEMPTED).line() for n, q in questions.items()]
     total = sum(q.points for q in questions.values())
-    return "\n".join(lines + [score_line(total, total)]) + "\n"
+    return "\n".join(lines + [score_line(total if attempted else 0, total)]) + "\n"
 
 
 class Grader:

@@ -207,11 +207,13 @@ def replace_solutions(source: str, where: str = "cell") -> str:
     return "\n".join(out)
 
 
-def make_exercise(solution_nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+def make_exercise(solution_nb: nbformat.NotebookNode, name: str = "notebook",
+                  chapter: str | None = None) -> nbformat.NotebookNode:
     """The learner's notebook made from a solutions notebook (which is left unchanged).
 
-    Marked regions become stubs, ``solution-only`` cells are dropped, outputs are removed and
-    the ``nbval-check-output`` tag is dropped (exercises are not compared with stored output).
+    Marked regions become stubs, ``solution-only`` cells are dropped and outputs are removed,
+    except in the score cell (tagged ``nbval-check-output``): it keeps the summary an untouched
+    exercise prints, every question TODO and 0 points, which nbval compares.
     """
     nb = copy.deepcopy(solution_nb)
     cells = []
@@ -221,10 +223,21 @@ def make_exercise(solution_nb: nbformat.NotebookNode, name: str = "notebook") ->
         if cell.cell_type == "code":
             where = f"{name}, cell {i}" + (f" (id {cell.id})" if cell.get("id") else "")
             cell.source = replace_solutions(cell.source, where)
-            _set_tags(cell, [t for t in _tags(cell) if t != SCORE_TAG])
         cells.append(cell)
     nb.cells = cells
-    return _normalize(strip_outputs(nb, keep_tagged=None))
+    strip_outputs(nb, keep_tagged=None)
+    _store_summary(nb, chapter or Path(name).stem, attempted=False)
+    return _normalize(nb)
+
+
+def _store_summary(nb: nbformat.NotebookNode, chapter: str, attempted: bool) -> None:
+    """Give the cell tagged ``nbval-check-output`` the summary text nbval must find there."""
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    for count, cell in enumerate(code_cells, start=1):
+        if SCORE_TAG in _tags(cell):
+            text = expected_summary(chapter, attempted=attempted)
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+            cell.execution_count = count  # nbval refuses a stored output of an "unrun" cell
 
 
 def refresh_solution(nb: nbformat.NotebookNode, chapter: str) -> nbformat.NotebookNode:
@@ -232,11 +245,7 @@ def refresh_solution(nb: nbformat.NotebookNode, chapter: str) -> nbformat.Notebo
     the full-marks summary in the cell tagged ``nbval-check-output``; returns ``nb``."""
     apply_setup_cell(nb)
     strip_outputs(nb, keep_tagged=None)
-    code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    for count, cell in enumerate(code_cells, start=1):
-        if SCORE_TAG in _tags(cell):
-            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=expected_summary(chapter))]
-            cell.execution_count = count  # nbval refuses a stored output of an "unrun" cell
+    _store_summary(nb, chapter, attempted=True)
     return _normalize(nb)
 
 
