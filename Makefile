@@ -29,7 +29,10 @@ $(VENV)/.installed: pyproject.toml scripts/install_torch.py | $(BIN)/python
 mathjax:
 	$(PYTHON) scripts/fetch_mathjax.py
 
+# Chapters not in the execution cache run first in parallel (one per core); the strict build
+# then renders them (and re-executes a failed one to show its traceback).
 book: install mathjax
+	$(BIN)/python scripts/execute_book.py || echo "*** some chapters failed: the build below shows why ***"
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 # The tools the site's tests need besides Python: npm (for MathJax) and Debian's Chromium for

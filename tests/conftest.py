@@ -1,10 +1,11 @@
 """Shared fixtures: the book is built once per test run, however many workers ask for it.
 
-``built_site`` runs ``scripts/fetch_mathjax.py`` and the strict build
-(``jupyter-book build . -W -n --keep-going``, as ``make book`` does, but with ``--all`` and
-without the execution cache) the first time a test needs the site. That build is what
-executes the book's chapters under test: their asserts fail it, and a failure names each
-broken chapter with its traceback. Under pytest-xdist each worker has its own session, so the build is guarded by
+``built_site`` runs ``scripts/fetch_mathjax.py``, then, as ``make book`` does but with an
+emptied execution cache and ``--all``, ``scripts/execute_book.py`` (every chapter executed
+once, in parallel, into the cache) and the strict build (``jupyter-book build . -W -n
+--keep-going``), the first time a test needs the site. That is where the book's chapters are
+executed under test: their asserts fail it, and a failure names each broken chapter with its
+traceback. The seconds of each chapter are kept in ``_build/book-execution.txt``. Under pytest-xdist each worker has its own session, so the build is guarded by
 a file lock and stamped with the run's id: the first worker builds, the others wait and reuse
 its result (including a failure, which every test that needs the site then reports).
 """
@@ -63,10 +64,16 @@ def _build() -> dict:
     # the package that breaks an unchanged chapter
     shutil.rmtree(BUILD / ".jupyter_cache", ignore_errors=True)
     started = time.time()
+    # the chapters run in parallel into a fresh execution cache, then the build renders them
+    # (and executes again, to show its traceback, any chapter that failed)
+    execute = subprocess.run([sys.executable, str(ROOT / "scripts" / "execute_book.py")], cwd=ROOT,
+                             capture_output=True, text=True, timeout=1800)
     proc = subprocess.run([str(JUPYTER_BOOK), "build", ".", "--all", "-W", "-n", "--keep-going"], cwd=ROOT,
                           capture_output=True, text=True, timeout=1800)
-    return {"ok": proc.returncode == 0,
-            "log": f"strict build failed:\n{_failed_notebooks(started)}{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"}
+    (BUILD / "book-execution.txt").write_text(execute.stdout)
+    return {"ok": proc.returncode == 0 and execute.returncode == 0,
+            "log": f"strict build failed:\n{_failed_notebooks(started)}{execute.stdout[-3000:]}\n"
+                   f"{execute.stderr[-3000:]}\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"}
 
 
 def _failed_notebooks(since: float) -> str:
