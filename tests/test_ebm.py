@@ -136,3 +136,28 @@ def test_seeded_short_run_is_reproducible():
     a = ebm.short_run_samples(f, x0, 0.1, 5, generator=torch.Generator().manual_seed(5))
     b = ebm.short_run_samples(f, x0, 0.1, 5, generator=torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
+
+
+def test_metropolis_grid_kernel_is_stochastic_and_reversible():
+    x = torch.linspace(-6.0, 6.0, 241, dtype=torch.float64)
+    log_p = torch.logsumexp(torch.stack([-0.5 * (x + 2) ** 2, -0.5 * (x - 2) ** 2 - 1.0]), 0)
+    K = ebm.metropolis_grid_kernel(log_p, x, 0.5)
+    p = torch.softmax(log_p, 0)
+    assert K.shape == (241, 241) and float(K.min()) >= 0
+    torch.testing.assert_close(K.sum(dim=1), torch.ones(241, dtype=torch.float64))
+    flow = p[:, None] * K
+    torch.testing.assert_close(flow, flow.T, atol=1e-15, rtol=0)      # detailed balance
+    torch.testing.assert_close(p @ K, p, atol=1e-15, rtol=0)          # p is invariant
+    r = torch.zeros(241, dtype=torch.float64)
+    r[0] = 1.0
+    for _ in range(3000):
+        r = r @ K
+    torch.testing.assert_close(r, p, atol=1e-6, rtol=0)               # and reached
+
+
+def test_metropolis_grid_kernel_rejects_bad_input():
+    x = torch.linspace(-1.0, 1.0, 5, dtype=torch.float64)
+    with pytest.raises(ValueError, match="proposal_std"):
+        ebm.metropolis_grid_kernel(torch.zeros(5, dtype=torch.float64), x, 0.0)
+    with pytest.raises(ValueError, match="same shape"):
+        ebm.metropolis_grid_kernel(torch.zeros(4, dtype=torch.float64), x, 0.5)

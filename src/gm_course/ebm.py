@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import torch
 
 from . import quadrature
-from ._validate import as_points, positive, positive_int
+from ._validate import as_points, as_vector, positive, positive_int
 from .samplers import langevin
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "grid_nll",
     "short_run_samples",
     "PersistentChains",
+    "metropolis_grid_kernel",
     "grid_log_density",
     "kl_gap_on_grid",
 ]
@@ -200,6 +201,34 @@ class PersistentChains:
                 self.x[idx] = self.init_fn(k, generator).to(self.x)
         self.x = short_run_samples(f, self.x, self.step_size, self.n_steps, generator=generator)
         return self.x
+
+
+def metropolis_grid_kernel(log_p: torch.Tensor, x: torch.Tensor, proposal_std: float) -> torch.Tensor:
+    """Exact transition matrix of random-walk Metropolis on 1-D grid points: ``(G, G)``.
+
+    From point i propose j with probability Q_ij ∝ exp(−(x_j − x_i)² / 2s²) (rows normalised),
+    accept with probability min{1, p_j Q_ji / (p_i Q_ij)}, else stay. K_ij = Q_ij A_ij for
+    j ≠ i and K_ii = 1 − Σ_{j≠i} K_ij. Detailed balance p_i K_ij = p_j K_ji holds exactly, so
+    the grid distribution p is invariant: a row vector of probabilities r becomes r K after one
+    step. Chapter 3 runs k such steps from the data to show contrastive divergence CD_k.
+
+    Args:
+        log_p: log of the target on the grid, up to a constant, ``(G,)``.
+        x: grid points ``(G,)``, same dtype.
+        proposal_std: s > 0.
+    """
+    log_p = as_vector(log_p, "log_p", min_len=2)
+    x = as_vector(x, "x", min_len=2)
+    if x.shape != log_p.shape:
+        raise ValueError(f"x and log_p must have the same shape, got {tuple(x.shape)} and "
+                         f"{tuple(log_p.shape)}")
+    s = positive(proposal_std, "proposal_std")
+    log_q = -0.5 * ((x[None, :] - x[:, None]) / s) ** 2                 # (G, G)
+    log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True)         # proposal rows
+    log_accept = (log_p[None, :] + log_q.T - log_p[:, None] - log_q).clamp(max=0.0)
+    kernel = (log_q + log_accept).exp()
+    kernel.fill_diagonal_(0.0)
+    return kernel + torch.diag(1.0 - kernel.sum(dim=1))
 
 
 # --- exact evaluation on a grid --------------------------------------------------------------
