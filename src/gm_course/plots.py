@@ -30,6 +30,7 @@ __all__ = [
     "scatter_samples",
     "histogram_vs_exact",
     "error_vs_n",
+    "score_field",
 ]
 
 COLORS: dict[str, str] = {
@@ -191,4 +192,35 @@ def error_vs_n(ns, errors, ax=None, *, reference_slope: float | None = None, flo
     ax.set_ylabel(ylabel)
     if label is not None or reference_slope is not None or floor is not None:
         ax.legend(frameon=False)
+    return ax
+
+
+def score_field(score_fn: Callable[[torch.Tensor], torch.Tensor], lo: float, hi: float, ax=None, *,
+                n: int = 15, color: str = COLORS["exact"], normalize: bool = True, **quiver_kwargs):
+    """Quiver plot of a 2-D vector field, e.g. a score ∇log p, on an n × n grid over [lo, hi]².
+
+    Args:
+        score_fn: points ``(M, 2)`` float64 -> vectors ``(M, 2)`` (chapters 5 and 7).
+        n: arrows per side (>= 2).
+        normalize: draw unit arrows (the direction only); otherwise the raw vectors, scaled
+            by matplotlib.
+    """
+    ax = _axes(ax)
+    if int(n) < 2:
+        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    (xlo, xhi), _ = _box(lo, hi)
+    u = torch.linspace(xlo, xhi, int(n), dtype=torch.float64)
+    gx, gy = torch.meshgrid(u, u, indexing="ij")
+    pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+    v = _to_numpy(score_fn(pts), "score_fn output")
+    if v.shape != (pts.shape[0], 2):
+        raise ValueError(f"score_fn must return shape ({pts.shape[0]}, 2), got {v.shape}")
+    p = pts.numpy()
+    if normalize:
+        length = np.linalg.norm(v, axis=1, keepdims=True)
+        v = v / np.where(length > 0, length, 1.0)
+    ax.quiver(p[:, 0], p[:, 1], v[:, 0], v[:, 1], color=color, angles="xy", **quiver_kwargs)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
     return ax
