@@ -30,6 +30,7 @@ __all__ = [
     "scatter_samples",
     "histogram_vs_exact",
     "error_vs_n",
+    "flow_paths",
     "score_field",
 ]
 
@@ -220,6 +221,28 @@ def score_field(score_fn: Callable[[torch.Tensor], torch.Tensor], lo: float, hi:
         length = np.linalg.norm(v, axis=1, keepdims=True)
         v = v / np.where(length > 0, length, 1.0)
     ax.quiver(p[:, 0], p[:, 1], v[:, 0], v[:, 1], color=color, angles="xy", **quiver_kwargs)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    return ax
+
+
+def flow_paths(path, ax=None, *, n_paths: int = 60, color: str = COLORS["model"], alpha: float = 0.5,
+               lw: float = 0.8):
+    """Trajectories of a 2-D flow: ``path`` ``(M + 1, N, 2)`` (time first, e.g. from
+    :func:`gm_course.flow_matching.integrate` with ``return_path=True``); the first
+    ``n_paths`` points are drawn as lines, with their start (grey) and end (``color``) marked.
+    Chapter 15."""
+    ax = _axes(ax)
+    p = _to_numpy(path, "path")
+    if p.ndim != 3 or p.shape[2] != 2 or p.shape[0] < 2:
+        raise ValueError(f"path must have shape (M + 1, N, 2) with M >= 1, got {p.shape}")
+    if int(n_paths) < 1:
+        raise ValueError(f"n_paths must be an integer >= 1, got {n_paths!r}")
+    p = p[:, : int(n_paths)]
+    ax.plot(p[:, :, 0], p[:, :, 1], color=color, alpha=alpha, lw=lw)
+    ax.scatter(p[0, :, 0], p[0, :, 1], s=6, color=COLORS["reference"], zorder=3, linewidths=0)
+    ax.scatter(p[-1, :, 0], p[-1, :, 1], s=6, color=color, zorder=3, linewidths=0)
     ax.set_aspect("equal")
     ax.set_xlabel("x")
     ax.set_ylabel("y")
