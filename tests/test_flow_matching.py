@@ -162,3 +162,20 @@ def test_seeded_loss_repeats():
 def test_bad_input_raises_value_error_naming_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_flow_paths_plot_draws_lines_and_rejects_bad_shapes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gm_course import plots
+
+    path = torch.randn(5, 7, 2, generator=torch.Generator().manual_seed(0))
+    fig, ax = plt.subplots()
+    out = plots.flow_paths(path, ax=ax, n_paths=3)
+    assert out is ax and len(ax.lines) == 3 and ax.get_xlabel() == "x"
+    with pytest.raises(ValueError, match="path"):
+        plots.flow_paths(torch.zeros(5, 7, 3), ax=ax)
+    plt.close(fig)
