@@ -25,6 +25,8 @@ One module per topic; chapters import the package as ``import gm_course as gmc``
 - :mod:`~gm_course.flows`       normalizing flows: affine and spline couplings, free-form ODE flows
 - :mod:`~gm_course.vae`         VAEs: the ELBO, the exact linear-Gaussian model, a small MLP VAE
 - :mod:`~gm_course.gan`         GANs: the min-max losses, the alternating loop
+- :mod:`~gm_course.flow_matching` flow matching: the linear path's exact marginal velocity,
+  its score form, the CFM loss, ODE integration, reflow and straightness
 - :mod:`~gm_course.gaussian_chain` diffusion of 1-D Gaussian data as a linear-Gaussian chain: path
   joints, the reverse-time factorisation, the ELBO in closed form
 - :mod:`~gm_course.animations`  animations of particles and images that play in the static site
