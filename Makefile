@@ -52,10 +52,11 @@ site-tools:
 test: install site-tools
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests solutions exercises
 
-# Times every book and solution notebook and prints the chapters' headline numbers, then the
-# side-by-side comparison of chapter 8's score model with the standard 2-D DDPM recipe.
+# Times every book and solution notebook (median of 3) beside its budget and prints the
+# chapters' headline numbers, then chapter 8's score model beside the standard 2-D DDPM
+# recipe. BASELINE=<git revision> also times that revision's notebooks, alternating runs.
 bench: install
-	$(BIN)/python scripts/benchmark.py
+	$(BIN)/python scripts/benchmark.py $(if $(BASELINE),--baseline $(BASELINE))
 	$(BIN)/python scripts/ddpm_baseline.py --seeds 0 1 2 3 4
 
 # Regenerate exercises/ from solutions/ (and refresh every notebook's setup cell).
