@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from . import shards
+
 STATUSES = ("ok", "error", "memory", "timeout", "crashed", "tampered", "invalid", "wrong_chapter")
 MAX_NOTEBOOK_BYTES = 20 << 20
 _GRADER_CALL = re.compile(r"""Grader\(\s*["']([\w.-]+)["']""")
@@ -66,6 +68,7 @@ class Settings:
     feedback_dir: Path | None = None
     fresh: bool = False
     checks: Path | None = None
+    shard: tuple[int, int] | None = None  # (K, N): grade only shard K of N (gm_course.shards)
 
     @property
     def journal(self) -> Path:
@@ -379,6 +382,7 @@ def grade(paths, settings: Settings, log: Callable[[str], None] = print) -> list
     files, warnings = find_submissions(paths)
     for warning in warnings:
         log(f"warning: {warning}")
+    files, keys = shards.select(paths, files, settings)
     settings.out.parent.mkdir(parents=True, exist_ok=True)
     if settings.fresh:
         settings.journal.unlink(missing_ok=True)
@@ -396,7 +400,7 @@ def grade(paths, settings: Settings, log: Callable[[str], None] = print) -> list
 
     rows_now: list[dict] = []
     for path in files:
-        task = read_submission(path, settings, questions)
+        task = {**read_submission(path, settings, questions), "relative": keys[path]}
         previous = done.get(task["path"])
         if previous is not None and previous.get("sha256") == task["sha256"]:
             skipped += 1
@@ -414,4 +418,5 @@ def grade(paths, settings: Settings, log: Callable[[str], None] = print) -> list
     log(f"{len(rows)} submission(s) in {settings.out}: "
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n) if rows else
         f"no submissions found; wrote an empty {settings.out}")
+    shards.finish(settings, list(rows.values()), questions, files, log)
     return list(rows.values())

@@ -3,11 +3,15 @@
     gm-course exercises     refresh solutions/ (setup cell, expected score) and regenerate exercises/
     gm-course setup-cells   give every book/*.ipynb the current setup cell
     gm-course check         exit 1, listing the problems, if anything above is out of sync
-    gm-course grade SUBMISSIONS... --out results.csv
+    gm-course grade SUBMISSIONS... --out results.csv [--shard K/N]
                             grade learners' exercise notebooks (see gm_course.batch)
+    gm-course merge-grades OUT.csv SHARD_FILES_OR_FOLDERS...
+                            join the results of `grade --shard K/N` runs (gm_course.shards)
+    gm-course gradescope NN_topic --out autograder.zip
+                            a Gradescope autograder for one chapter (gm_course.gradescope)
 
 The first three work on the repository in the current directory (``--root`` to choose
-another); ``grade`` works on the files and folders it is given.
+another); the others work on the files and folders they are given.
 """
 
 from __future__ import annotations
@@ -69,10 +73,18 @@ def _grade(args) -> int:
     if args.jobs < 1 or args.cell_timeout <= 0 or args.timeout <= 0 or args.memory_mb < 64:
         print("gm-course grade: --jobs must be >= 1, the timeouts > 0 and --memory-mb >= 64", file=sys.stderr)
         return 2
+    from .shards import parse_shard
+
+    try:
+        shard = parse_shard(args.shard) if args.shard else None
+    except ValueError as err:
+        print(f"gm-course grade: {err}", file=sys.stderr)
+        return 2
     settings = Settings(out=Path(args.out), chapter=args.chapter, jobs=args.jobs,
                         cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb,
                         feedback_dir=Path(args.feedback) if args.feedback else None,
                         fresh=args.fresh, checks=Path(args.checks) if args.checks else None)
+    settings.shard = shard
     try:
         grade(args.submissions, settings, log=lambda line: print(line, flush=True))
     except (ValueError, OSError) as err:
@@ -110,7 +122,64 @@ def _add_grade_parser(commands) -> None:
     grade.add_argument("--checks", help="a Python file with extra hidden checks: "
                        "HIDDEN = {chapter: {question: [check, ...]}}")
     grade.add_argument("--fresh", action="store_true", help="forget earlier results and grade everything again")
+    grade.add_argument("--shard", metavar="K/N", help="grade only shard K of N (1-based) of the submissions, "
+                       "split by a stable hash of their path below the folder named; join the shards' "
+                       "results with `gm-course merge-grades`")
     grade.set_defaults(run=_grade)
+
+
+def _merge_grades(args) -> int:
+    from .shards import MergeError, merge
+
+    try:
+        merge(Path(args.out), args.shards, log=lambda line: print(line, flush=True))
+    except (MergeError, OSError) as err:
+        print(f"gm-course merge-grades: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _gradescope(args) -> int:
+    from .gradescope import build_autograder
+
+    try:
+        path = build_autograder(args.chapter, Path(args.out), checks=Path(args.checks) if args.checks else None,
+                                package_spec=args.package_spec, torch_spec=args.torch_spec,
+                                cell_timeout=args.cell_timeout, timeout=args.timeout,
+                                memory_mb=args.memory_mb)
+    except (ValueError, OSError) as err:
+        print(f"gm-course gradescope: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}: upload it as the assignment's autograder (Configure Autograder > Zip file upload)")
+    return 0
+
+
+def _add_scale_parsers(commands) -> None:
+    merge = commands.add_parser(
+        "merge-grades", help="join the results of `gm-course grade --shard K/N` runs into one CSV",
+        description="Check that the shard results form one whole class (every shard 1..N once, each "
+                    "finished, no submission twice), then write the merged CSV, its journal, the "
+                    "feedback files and the class report (summary.html, grades_canvas.csv).")
+    merge.add_argument("out", metavar="OUT.csv", help="the merged CSV to write")
+    merge.add_argument("shards", nargs="+", metavar="SHARD",
+                       help="a shard's CSV (or its .shard.json), or a folder holding the shards' files")
+    merge.set_defaults(run=_merge_grades)
+    gs = commands.add_parser(
+        "gradescope", help="build a Gradescope autograder zip for one chapter",
+        description="Write a zip for Gradescope's autograder (setup.sh, run_autograder, this package as a "
+                    "wheel, optional private checks) that grades a submitted notebook with the same "
+                    "grader as `gm-course grade` and writes results.json.")
+    gs.add_argument("chapter", help="the chapter, e.g. 01_density_by_counting")
+    gs.add_argument("--out", default="autograder.zip", help="the zip to write (default: autograder.zip)")
+    gs.add_argument("--checks", help="a Python file of private hidden checks to ship (as for `grade --checks`)")
+    gs.add_argument("--package-spec", help="install this pip requirement instead of the bundled wheel "
+                    "(e.g. 'gm-course==0.1.0')")
+    gs.add_argument("--torch-spec", default="torch", help="the torch requirement installed from PyTorch's "
+                    "CPU index (default: torch)")
+    gs.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per cell or call (default 60)")
+    gs.add_argument("--timeout", type=float, default=300.0, help="seconds per submission (default 300)")
+    gs.add_argument("--memory-mb", type=int, default=2048, help="memory cap beyond the libraries (default 2048)")
+    gs.set_defaults(run=_gradescope)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("setup-cells", help="give every book/*.ipynb the current setup cell").set_defaults(run=_setup_cells)
     commands.add_parser("check", help="exit 1 if exercises, solutions or setup cells are out of sync").set_defaults(run=_check)
     _add_grade_parser(commands)
+    _add_scale_parsers(commands)
     return parser
 
 

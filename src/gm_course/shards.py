@@ -1,0 +1,202 @@
+"""Splitting one class over several machines: ``gm-course grade --shard K/N`` and ``merge-grades``.
+
+A batch scheduler (a Slurm job array, a Kubernetes Indexed Job) starts N copies of the same
+``gm-course grade`` command, each with its own ``--shard K/N`` (K = 1..N) and its own
+``--out``. Each copy grades only the submissions whose **key** falls in its shard:
+
+- the key of a submission is its path below the folder named on the command line, with ``/``
+  between parts (``alice/01_density_by_counting.ipynb``), or its file name when the file
+  itself was named; so the split does not depend on where the folder is mounted;
+- the shard of a key is ``int(sha256(key)[:16], 16) % N + 1``: stable across machines,
+  Python versions and runs, and close to even over a class.
+
+Beside its CSV each shard writes ``<out>.shard.json`` (which shard, of how many, which
+chapter, the key and path of every submission it selected, and whether it finished).
+``gm-course merge-grades OUT.csv SHARD_FILES_OR_FOLDERS...`` reads those manifests and the
+shards' journals, refuses a merge that would be wrong (a missing, repeated or unfinished
+shard, shards of different N or chapters, a submission in two shards), then writes the
+merged CSV, its journal, one feedback file per learner and the class report
+(:mod:`gm_course.class_report`), as one unsharded run would have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Callable
+
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+class MergeError(ValueError):
+    """Shard results that cannot be merged into one class (the message says why)."""
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"3/8"`` -> ``(3, 8)``; a clear ``ValueError`` unless ``1 <= K <= N``."""
+    match = _SHARD.match(str(text))
+    if not match:
+        raise ValueError(f"--shard {text!r}: expected K/N, e.g. 3/8")
+    k, n = int(match[1]), int(match[2])
+    if not 1 <= k <= n:
+        raise ValueError(f"--shard {text!r}: K must be between 1 and N (shards are numbered from 1)")
+    return k, n
+
+
+def shard_of(key: str, n: int) -> int:
+    """The shard (1..n) of a submission key; stable everywhere (SHA-256, not ``hash()``)."""
+    return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:16], 16) % n + 1
+
+
+def submission_keys(paths, files) -> dict[Path, str]:
+    """``{file: key}``: each file's path below the first named folder holding it, else its name."""
+    folders = [Path(p) for p in paths if Path(p).is_dir()]
+    keys = {}
+    for f in files:
+        key = f.name
+        for folder in folders:
+            try:
+                key = f.relative_to(folder).as_posix()
+                break
+            except ValueError:
+                continue
+        keys[f] = key
+    return keys
+
+
+def manifest_path(out: Path) -> Path:
+    return Path(out).with_suffix(".shard.json")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def select(paths, files, settings) -> tuple[list[Path], dict[Path, str]]:
+    """The files this run grades and their keys (all of them without ``settings.shard``).
+
+    With a shard, also (re)writes the manifest as unfinished: a merge refuses a shard that
+    was interrupted until it has been run again to the end."""
+    keys = submission_keys(paths, files)
+    shard = getattr(settings, "shard", None)
+    if not shard:
+        return list(files), keys
+    k, n = shard
+    chosen = [f for f in files if shard_of(keys[f], n) == k]
+    Path(settings.out).parent.mkdir(parents=True, exist_ok=True)
+    _write_json(manifest_path(settings.out), {
+        "shard": k, "of": n, "chapter": settings.chapter or "", "finished": False,
+        "submissions": {str(f.resolve()): keys[f] for f in chosen}})
+    return chosen, {f: keys[f] for f in chosen}
+
+
+def finish(settings, rows: list[dict], questions: dict, files, log: Callable[[str], None] = print) -> None:
+    """End of a ``grade`` run: mark a shard finished, or write the class report."""
+    shard = getattr(settings, "shard", None)
+    if shard:
+        path = manifest_path(settings.out)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["finished"] = True
+        _write_json(path, data)
+        log(f"shard {shard[0]}/{shard[1]}: {len(files)} submission(s); "
+            "`gm-course merge-grades` joins the shards and writes the class report")
+        return
+    from .class_report import write_reports
+
+    for path in write_reports(settings.out, rows, questions):
+        log(f"wrote {path}")
+
+
+# ----------------------------------------------------------------------------- merging
+
+def _manifests(inputs) -> list[Path]:
+    found = []
+    for given in map(Path, inputs):
+        if given.is_dir():
+            inside = sorted(given.glob("*.shard.json"))
+            if not inside:
+                raise MergeError(f"{given}: no shard results (*.shard.json) in this folder")
+            found += inside
+        elif given.name.endswith(".shard.json"):
+            found.append(given)
+        elif given.suffix in (".csv", ".jsonl"):
+            found.append(manifest_path(given))
+        else:
+            raise MergeError(f"{given}: not a shard's CSV, journal or .shard.json, nor a folder")
+    for path in found:
+        if not path.exists():
+            raise MergeError(f"{path}: missing; was this CSV written by `gm-course grade --shard K/N`?")
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+def load_shards(inputs) -> list[dict]:
+    """The rows of every shard named, checked to form exactly one whole class."""
+    from .batch import load_journal
+
+    shards, by_number, owner = [], {}, {}
+    for path in _manifests(inputs):
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+            k, n, wanted = int(info["shard"]), int(info["of"]), dict(info["submissions"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise MergeError(f"{path}: not a readable shard manifest ({err})") from None
+        if k in by_number:
+            raise MergeError(f"shard {k}/{n} is given twice: {by_number[k]} and {path}")
+        by_number[k] = path
+        if not info.get("finished"):
+            raise MergeError(f"{path}: shard {k}/{n} did not finish; run the same command again")
+        journal = load_journal(path.with_name(path.name[: -len(".shard.json")] + ".jsonl"))
+        missing = [key for p, key in wanted.items() if p not in journal]
+        if missing:
+            raise MergeError(f"{path}: shard {k}/{n} has no result for {len(missing)} submission(s) "
+                             f"(e.g. {missing[0]}); run it again")
+        for p, key in wanted.items():
+            if owner.setdefault(key, path) != path:
+                raise MergeError(f"{key} is in two shards: {owner[key]} and {path}")
+        shards.append({"path": path, "shard": k, "of": n, "chapter": info.get("chapter", ""),
+                       "rows": [{**journal[p], "relative": key} for p, key in wanted.items()]})
+    if not shards:
+        raise MergeError("no shard results given")
+    counts = {s["of"] for s in shards}
+    if len(counts) > 1:
+        raise MergeError(f"shards of different splits cannot be merged (N = {sorted(counts)})")
+    chapters = {s["chapter"] for s in shards}
+    if len(chapters) > 1:
+        raise MergeError(f"shards graded with different --chapter values: {sorted(chapters)}")
+    n = counts.pop()
+    absent = sorted(set(range(1, n + 1)) - set(by_number))
+    if absent:
+        raise MergeError(f"missing shard(s) {', '.join(f'{k}/{n}' for k in absent)}: "
+                         f"{len(by_number)} of {n} given")
+    return shards
+
+
+def merge(out: Path, inputs, log: Callable[[str], None] = print) -> list[dict]:
+    """Merge shard results into ``out`` (CSV), its journal, feedback files and the class report."""
+    from . import batch
+    from .class_report import write_reports
+
+    shards = load_shards(inputs)
+    settings = batch.Settings(out=Path(out))
+    questions = batch.chapter_questions(settings)
+    rows = []
+    for shard in sorted(shards, key=lambda s: s["shard"]):
+        for row in shard["rows"]:
+            feedback = batch._feedback_path(settings, row)  # noqa: SLF001 - same naming as grade
+            feedback.parent.mkdir(parents=True, exist_ok=True)
+            feedback.write_text(batch.feedback_text(row), encoding="utf-8")
+            rows.append({**row, "feedback": str(feedback)})
+    settings.out.parent.mkdir(parents=True, exist_ok=True)
+    settings.journal.unlink(missing_ok=True)
+    for row in rows:
+        batch.append_journal(settings.journal, row)
+    batch.write_csv(settings.out, rows, questions)
+    log(f"merged {len(shards)} shard(s), {len(rows)} submission(s) into {settings.out}")
+    for path in write_reports(settings.out, rows, questions):
+        log(f"wrote {path}")
+    return rows
