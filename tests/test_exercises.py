@@ -117,7 +117,8 @@ def test_make_exercise_drops_solution_only_cells_and_outputs_but_stores_the_zero
 
 def test_setup_cell_template_installs_only_when_missing_from_one_spec():
     assert notebooks.DEFAULT_SPEC.startswith("gm-course @ git+" + notebooks.REPOSITORY_URL)
-    assert f'os.environ.get("{notebooks.SPEC_VARIABLE}", "{notebooks.DEFAULT_SPEC}")' in SETUP_CELL
+    assert (f'os.environ.get(\n    "{notebooks.SPEC_VARIABLE}", "{notebooks.DEFAULT_SPEC}")'
+            in SETUP_CELL)
     assert 'if importlib.util.find_spec("gm_course") is None:\n    %pip install' in SETUP_CELL
     assert "gmc.runtime.setup(seed=0)" in SETUP_CELL
 

@@ -48,7 +48,8 @@ STUB = 'raise NotImplementedError("Write your answer here.")'
 SETUP_CELL = f"""\
 # Course setup: installs the helper package when this kernel lacks it (e.g. on Colab).
 import importlib.util, os
-{SPEC_VARIABLE} = os.environ.get("{SPEC_VARIABLE}", "{DEFAULT_SPEC}")
+{SPEC_VARIABLE} = os.environ.get(
+    "{SPEC_VARIABLE}", "{DEFAULT_SPEC}")
 if importlib.util.find_spec("gm_course") is None:
     %pip install --quiet "${SPEC_VARIABLE}"
 
