@@ -27,6 +27,7 @@ from gm_course.grading import CheckFailed, Question
 from gm_course.questions import CHAPTERS
 from gm_course.remote import Channel
 from gm_course.sandbox import judge
+from gm_course.zygote import Zygote
 
 ROOT = Path(__file__).resolve().parents[1]
 CH1 = "01_density_by_counting"
@@ -306,7 +307,12 @@ def test_the_judge_grades_a_question_without_hidden_checks_passing_functions_and
 
     questions = {"step": (Question(1, check_step, "a step"), ()),
                  "doubled": (Question(1, check_pure, "twice x"), ())}
-    out = judge(cells, batch._preload(), questions, {"cell_timeout": 20, "timeout": 60, "memory_bytes": 64 << 30})
+    zygote = Zygote(sandboxed=True)
+    try:
+        out = judge(cells, batch._preload(), questions,
+                    {"cell_timeout": 20, "timeout": 60, "memory_mb": 4096}, zygote)
+    finally:
+        zygote.close()
     assert out["status"] == "ok", out
     assert [(q["name"], q["status"]) for q in out["questions"]] == [("step", "PASS"), ("doubled", "FAIL")]
     assert "in place" in out["questions"][1]["reason"]

@@ -34,6 +34,8 @@ One module per topic; chapters import the package as ``import gm_course as gmc``
 - :mod:`~gm_course.notebooks`   the setup cell and the exercise generator
 - :mod:`~gm_course.batch`       ``gm-course grade``: a class's notebooks graded into a CSV
 - :mod:`~gm_course.sandbox`     one submission: learner code and checks in separate processes
+- :mod:`~gm_course.bubblewrap`  the learner's sandbox: the bubblewrap command line and its probe
+- :mod:`~gm_course.zygote`      a warm process in the sandbox that forks each learner process
 - :mod:`~gm_course.remote`      calling a function in another process with plain values only
 - :mod:`~gm_course.report`      headline numbers a chapter prints and the benchmark collects
 """

@@ -8,9 +8,11 @@ what the notebook printed: each submission is run again and checked from scratch
   chapter id in the file name; ``--chapter`` names the chapter every file must be (others get
   ``wrong_chapter``) and is used for a notebook whose grader line was deleted.
 - **How**: the setup (install) cell and the grader's own lines are removed; the rest runs in
-  a fresh process under a per-cell timeout, a total timeout and a memory cap, and the checks,
-  public and hidden, run in a second process that never executes learner code
-  (:mod:`gm_course.sandbox`). A cell that raises does not stop the run (later cells still
+  a fresh process inside a bubblewrap sandbox (:mod:`gm_course.bubblewrap`: no network, no
+  view of other submissions, the results or the checks) under a per-cell timeout, a total
+  timeout and a memory cap, and the checks, public and hidden, run outside it in a second
+  process that never executes learner code (:mod:`gm_course.sandbox`). Where bubblewrap
+  cannot run, the grader refuses unless ``--unsafe-no-sandbox`` is given. A cell that raises does not stop the run (later cells still
   run); a cell that kills or hangs the process is skipped on a second try.
 - **Statuses**: ``ok``; ``error`` (a cell raised), ``memory`` (a cell or function hit the
   memory cap), ``timeout``, ``crashed`` (the process died: ``os._exit``, a segfault),
@@ -21,8 +23,11 @@ what the notebook printed: each submission is run again and checked from scratch
 - **Resumable**: each finished row is appended to ``results.jsonl`` (flushed to disk) and
   ``results.csv`` is rewritten from it atomically; a rerun skips files already graded with
   the same content (SHA-256) unless ``--fresh``.
-- **Parallel**: ``--jobs`` submissions at a time (default: the number of cores). The grader
-  imports torch once and forks a process per submission, so each starts in milliseconds.
+- **Parallel**: ``--jobs`` submissions at a time (default: the number of cores). Each worker
+  has one sandbox whose zygote imports torch once and forks a learner process per
+  submission, resetting the sandbox in between (:mod:`gm_course.zygote`), so each starts in
+  milliseconds; ``--sandbox-per-submission`` starts a new sandbox for every submission
+  instead (about a second of CPU more each).
 
 Instructor-only hidden checks can live outside the package: ``--checks my_checks.py`` with
 ``HIDDEN = {"01_density_by_counting": {"joint_histogram": [check, ...]}}``.
@@ -69,6 +74,8 @@ class Settings:
     fresh: bool = False
     checks: Path | None = None
     shard: tuple[int, int] | None = None  # (K, N): grade only shard K of N (gm_course.shards)
+    sandbox: bool = True  # False: --unsafe-no-sandbox (learner code runs with your rights)
+    sandbox_per_submission: bool = False
 
     @property
     def journal(self) -> Path:
@@ -162,7 +169,7 @@ def read_submission(path: Path, settings: Settings, known) -> dict:
     cells = prepare_cells(nb)
     if not cells:
         return {**row, "chapter": chapter, "status": "invalid", "message": "no code cells to run"}
-    return {**row, "chapter": chapter, "cells": cells}
+    return {**row, "chapter": chapter, "cells": cells, "notebook": data}
 
 
 def chapter_questions(settings: Settings) -> dict:
@@ -223,8 +230,7 @@ def feedback_text(row: dict) -> str:
              f"Status: {row['status']}" + (f": {row['message']}" if row.get("message") else ""),
              f"Score: {row['points']}/{row['max_points']} points", ""]
     for q in row.get("questions", []):
-        where = " [checked in the notebook's own process]" if q.get("how") == "in-process" else ""
-        lines.append(f"{q['status']} {q['name']} ({q['points']}/{q['max_points']} points): {q['reason']}{where}")
+        lines.append(f"{q['status']} {q['name']} ({q['points']}/{q['max_points']} points): {q['reason']}")
     if row.get("events"):
         lines += ["", "While running the notebook:"] + [f"- {e['text']}" for e in row["events"]]
     if row["status"] not in ("invalid", "wrong_chapter"):
@@ -249,6 +255,7 @@ def _finish(row: dict, settings: Settings, questions: dict, started: float) -> d
     row["max_points"] = sum(q["max_points"] for q in row["questions"])
     row["seconds"] = round(time.monotonic() - started, 2)
     row.pop("cells", None)
+    row.pop("notebook", None)
     path = _feedback_path(settings, row)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(feedback_text(row), encoding="utf-8")
@@ -259,30 +266,18 @@ def _finish(row: dict, settings: Settings, questions: dict, started: float) -> d
 # ----------------------------------------------------------------------------- running
 
 def _preload() -> str:
-    """Import what every submission needs once, before forking; return the setup preamble."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-    import matplotlib.pyplot  # noqa: F401
-    import torch
-    from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
-
+    """Import what the judge needs once, before forking; return the setup preamble."""
     from . import notebooks, runtime  # noqa: F401
-    torch.set_num_threads(1)
+    from .sandbox import preload
+
+    preload()
     install, _, preamble = notebooks.SETUP_CELL.partition("\n\n")
     if "%pip" in preamble or "import gm_course" not in preamble:
         raise RuntimeError("the setup cell no longer has the form 'install block, blank line, imports'")
     return preamble
 
 
-def _memory_bytes(settings: Settings) -> int:
-    """Address-space cap: what the preloaded libraries already map plus ``memory_mb``."""
-    with open("/proc/self/status") as f:
-        size_kb = next((int(line.split()[1]) for line in f if line.startswith("VmSize:")), 0)
-    return size_kb * 1024 + settings.memory_mb * (1 << 20)
-
-
-def _fork_judge(task: dict, questions: dict, preamble: str, limits: dict, keep_closed: list[int]):
+def _fork_judge(task: dict, questions: dict, preamble: str, limits: dict, zygote, keep_closed: list[int]):
     from .sandbox import judge
 
     r, w = os.pipe()
@@ -299,7 +294,8 @@ def _fork_judge(task: dict, questions: dict, preamble: str, limits: dict, keep_c
             for fd in keep_closed:
                 os.close(fd)
             try:
-                out = judge(task["cells"], preamble, questions[task["chapter"]], limits)
+                out = judge(task["cells"], preamble, questions[task["chapter"]], limits, zygote,
+                            task["notebook"], Path(task["submission"]).name)
             except BaseException as err:  # noqa: BLE001 - report, never hang the batch
                 out = {"status": "crashed", "message": f"grader error: {type(err).__name__}: {err}"[:300]}
             data, view = json.dumps(out).encode("utf-8"), None
@@ -334,15 +330,35 @@ def run_tasks(tasks: list[dict], settings: Settings, questions: dict,
               on_row: Callable[[dict], None]) -> None:
     """Grade ``tasks`` (from :func:`read_submission`), ``settings.jobs`` at a time; call
     ``on_row`` with each finished row as soon as it is known."""
+    from .zygote import Zygote, ZygoteGone
+
     preamble = _preload()
     limits = {"cell_timeout": settings.cell_timeout, "timeout": settings.timeout,
-              "memory_bytes": _memory_bytes(settings)}
+              "memory_mb": settings.memory_mb}
+    jobs = max(1, min(settings.jobs, len(tasks)))
+    free = [Zygote(settings.sandbox) for _ in range(jobs)]  # one sandbox per worker
+    busy: dict[int, Zygote] = {}  # fd -> the sandbox its judge uses
+
+    def release(fd: int) -> None:
+        """Kill what the submission left in its sandbox; replace a sandbox that is gone."""
+        zygote = busy.pop(fd)
+        try:
+            if settings.sandbox_per_submission:
+                raise ZygoteGone("a new sandbox for every submission")
+            zygote.stop()
+        except ZygoteGone:
+            zygote.close()
+            zygote = Zygote(settings.sandbox)
+        free.append(zygote)
+
     queue, running = deque(tasks), {}  # fd -> [pid, task, deadline, chunks, started]
     try:
         while queue or running:
-            while queue and len(running) < max(1, settings.jobs):
-                task = queue.popleft()
-                pid, fd = _fork_judge(task, questions, preamble, limits, list(running))
+            while queue and free:
+                task, zygote = queue.popleft(), free.pop()
+                keep_closed = list(running) + [z.sock.fileno() for z in free + list(busy.values())]
+                pid, fd = _fork_judge(task, questions, preamble, limits, zygote, keep_closed)
+                busy[fd] = zygote
                 running[fd] = [pid, task, time.monotonic() + settings.timeout + 60, [], time.monotonic()]
             wait = max(0.0, min(r[2] for r in running.values()) - time.monotonic())
             ready, _, _ = select.select(list(running), [], [], wait)
@@ -353,7 +369,8 @@ def run_tasks(tasks: list[dict], settings: Settings, questions: dict,
                     continue
                 pid, task, _, chunks, started = running.pop(fd)
                 os.close(fd)
-                _kill_group(pid)  # reaps the judge and ends anything the learner left behind
+                _kill_group(pid)
+                release(fd)  # ends anything the learner left behind
                 try:
                     out = json.loads(b"".join(chunks))
                 except ValueError:
@@ -363,6 +380,7 @@ def run_tasks(tasks: list[dict], settings: Settings, questions: dict,
                 pid, task, _, _, started = running.pop(fd)
                 os.close(fd)
                 _kill_group(pid)
+                release(fd)
                 on_row(_finish({**task, "status": "timeout",
                                 "message": f"grading took longer than {settings.timeout:g} s"},
                                settings, questions, started))
@@ -370,11 +388,19 @@ def run_tasks(tasks: list[dict], settings: Settings, questions: dict,
         for fd, (pid, *_rest) in running.items():
             os.close(fd)
             _kill_group(pid)
+        for zygote in free + list(busy.values()):
+            zygote.close()
 
 
 def grade(paths, settings: Settings, log: Callable[[str], None] = print) -> list[dict]:
     """Grade every submission under ``paths``; write the CSV, journal and feedback files;
     return the rows of this run and earlier runs (one per submission)."""
+    if settings.sandbox:
+        from . import bubblewrap
+
+        bubblewrap.probe()  # SandboxUnavailable says why; the CLI explains --unsafe-no-sandbox
+        bubblewrap.check_paths_hidden([*paths, settings.out.parent, settings.feedback,
+                                       *([settings.checks] if settings.checks else [])])
     questions = chapter_questions(settings)
     if settings.chapter and settings.chapter not in questions:
         raise ValueError(f"--chapter {settings.chapter!r}: no graded questions; "

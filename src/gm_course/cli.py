@@ -85,8 +85,22 @@ def _grade(args) -> int:
                         feedback_dir=Path(args.feedback) if args.feedback else None,
                         fresh=args.fresh, checks=Path(args.checks) if args.checks else None)
     settings.shard = shard
+    settings.sandbox = not args.unsafe_no_sandbox
+    settings.sandbox_per_submission = args.sandbox_per_submission
+    if not settings.sandbox:
+        print("gm-course grade: WARNING: --unsafe-no-sandbox: submissions run with YOUR rights; "
+              "they can read and change your files and use the network", file=sys.stderr)
+    from .bubblewrap import SandboxUnavailable
+
     try:
         grade(args.submissions, settings, log=lambda line: print(line, flush=True))
+    except SandboxUnavailable as err:
+        print(f"gm-course grade: REFUSED: {err}.\n"
+              "Submissions are run inside a bubblewrap sandbox (Linux with user namespaces; "
+              "Debian/Ubuntu: apt install bubblewrap).\nWithout it a submission could read other "
+              "learners' notebooks and the hidden checks, or change the results. To grade anyway, "
+              "with that risk, pass --unsafe-no-sandbox.", file=sys.stderr)
+        return 3
     except (ValueError, OSError) as err:
         print(f"gm-course grade: {err}", file=sys.stderr)
         return 2
@@ -125,6 +139,12 @@ def _add_grade_parser(commands) -> None:
     grade.add_argument("--shard", metavar="K/N", help="grade only shard K of N (1-based) of the submissions, "
                        "split by a stable hash of their path below the folder named; join the shards' "
                        "results with `gm-course merge-grades`")
+    grade.add_argument("--unsafe-no-sandbox", action="store_true",
+                       help="grade without the bubblewrap sandbox (where it cannot run: macOS, a "
+                       "container without user namespaces): submissions run with your rights")
+    grade.add_argument("--sandbox-per-submission", action="store_true",
+                       help="a new sandbox for every submission instead of one per worker, reset "
+                       "between submissions (about a second of CPU more each)")
     grade.set_defaults(run=_grade)
 
 

@@ -9,7 +9,8 @@ nothing executable, so a learner's return value cannot run code in the judge.
 The codec tags each value: tensors (detached; whether they carried a graph is recorded),
 numpy arrays and scalars, ``torch.Generator`` (by state; its state after the call comes back
 to the caller's generator), callables (a handle: calling it calls back into the side that
-owns it, so a check may pass a score function), anything else as an opaque stand-in whose
+owns it, so a check may pass a score function; a :func:`portable` function of the package
+travels by name instead and is rebuilt on the learner's side, so autograd can go through it), anything else as an opaque stand-in whose
 class has the original type's name (so a check can still say "got MyThing"). Input tensors
 the callee changed in place are copied back, so checks that forbid that still see it.
 ``Channel.limited`` records that something lost detail in transit.
@@ -18,6 +19,7 @@ the callee changed in place are copied back, so checks that forbid that still se
 from __future__ import annotations
 
 import builtins
+import importlib
 import io
 import os
 import select
@@ -45,6 +47,21 @@ class TooSlow(Exception):
 class Timeout(BaseException):
     """Raised inside learner code by the per-cell or per-call alarm (a BaseException, so an
     ``except Exception`` in the learner's code does not swallow it)."""
+
+
+_PORTABLE = "__gm_course_portable__"
+
+
+def portable(fn):
+    """Mark a module-level function of ``gm_course`` to travel by name: the learner's side
+    imports it from its own copy of the package (public code), so the learner's function gets
+    a real function it can differentiate through, not a handle that calls back."""
+    module, name = getattr(fn, "__module__", ""), getattr(fn, "__qualname__", "")
+    if not module.startswith("gm_course.") or "<" in name or "." in name:
+        raise ValueError(f"portable functions must be module-level functions of gm_course, "
+                         f"got {module}.{name}")
+    setattr(fn, _PORTABLE, (module, name))
+    return fn
 
 
 # ----------------------------------------------------------------------------- framing
@@ -114,7 +131,8 @@ class Channel:
         self.call_limit: float | None = None  # judge side: seconds one call may take
         self.raised: list[tuple[str, str]] = []  # errors the other side reported
         self.broken: Exception | None = None  # judge side: the learner stopped answering
-        self.special: dict = {}  # learner side: targets other than names ("local", "audit")
+        self.special: dict = {}  # learner side: targets other than names ("audit")
+        self.accept_portable = False  # learner side: rebuild portable functions by name
         self.depth = 0
 
     # values -> safe payload
@@ -143,6 +161,8 @@ class Channel:
             return ("l" if type(v) is list else "u", [self.encode(x, depth + 1) for x in v])
         if type(v) is dict:
             return ("d", [(self.encode(k, depth + 1), self.encode(x, depth + 1)) for k, x in v.items()])
+        if callable(v) and isinstance(getattr(v, _PORTABLE, None), tuple):
+            return ("p", *getattr(v, _PORTABLE))
         if callable(v):
             self.handles[len(self.handles)] = v
             return ("f", len(self.handles) - 1, getattr(v, "__name__", type(v).__name__))
@@ -179,6 +199,14 @@ class Channel:
             return {self.decode(k): self.decode(x) for k, x in node[1]}
         if tag == "f":
             return Remote(self, ("handle", int(node[1])), str(node[2]))
+        if tag == "p":
+            module, name = str(node[1]), str(node[2])
+            if self.accept_portable and module.startswith("gm_course."):
+                fn = getattr(importlib.import_module(module), name)
+                if getattr(fn, _PORTABLE, None) == (module, name):
+                    return fn
+            self.limited = True
+            return _opaque("function", f"{module}.{name}")
         if tag == "o":
             self.limited = True
             return _opaque(node[1], node[2])

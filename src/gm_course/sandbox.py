@@ -1,27 +1,25 @@
-"""Grading one submission: the learner's cells run in a limited process, the checks in another.
+"""Grading one submission: the learner's cells run in a sandboxed process, the checks outside.
 
 Used by :mod:`gm_course.batch` (``gm-course grade``). Two processes per submission:
 
 - the **learner process** runs the notebook's code cells (setup and grader lines removed)
   in a fresh IPython shell, under an address-space cap (``RLIMIT_AS``), a CPU-time cap and
-  a per-cell alarm; then it waits for calls;
-- the **judge process** never executes learner code. It runs the public and hidden checks
-  of :mod:`gm_course.questions` with a stand-in for each learner function: calling it sends
-  the arguments to the learner process, which runs the real function and sends the result
-  back. So a cell (or a function body) that rebinds ``gm_course.grading.run_check``,
-  ``CheckFailed`` or ``expect.close`` changes the learner process only; scores printed by
-  the notebook are never read.
+  a per-cell alarm; then it waits for calls. It is forked by the worker's zygote
+  (:mod:`gm_course.zygote`) inside a bubblewrap sandbox (:mod:`gm_course.bubblewrap`): no
+  network, no view of the machine's files beyond the read-only Python environment, a home
+  folder holding only a copy of its own notebook. It receives the question *names* only;
+  no check, public or hidden, is ever loaded into it;
+- the **judge process**, outside the sandbox, never executes learner code. It runs the
+  public and hidden checks of :mod:`gm_course.questions` with a stand-in for each learner
+  function: calling it sends the arguments to the learner process, which runs the real
+  function and sends the result back. So a cell (or a function body) that rebinds
+  ``gm_course.grading.run_check``, ``CheckFailed`` or ``expect.close`` changes the learner
+  process only; scores printed by the notebook are never read.
 
 Values cross the pipe as plain data (:mod:`gm_course.remote`): nothing the learner returns
-can run code in the judge.
-
-A question whose check needs a live object that cannot cross (an autograd graph, a module's
-parameters: chapter 11 hands the learner a map to differentiate) and that fails the isolated
-check is checked again inside the learner process, with references to the checks taken
-before any learner code ran. That PASS counts only if no part of the grader was rebound
-there (see :func:`_audit`), and the feedback marks it "checked in the notebook's process":
-it is as trustworthy as the notebook's own check, no more (a patch that undoes itself after
-use would go unseen).
+can run code in the judge. A check that must hand the learner a function to differentiate
+through passes a *portable* one (:func:`gm_course.remote.portable`), rebuilt in the learner
+process from the package by name.
 """
 
 from __future__ import annotations
@@ -32,28 +30,12 @@ import signal
 import time
 
 from .remote import Channel, Gone, Remote, Timeout, TooSlow, _opaque, describe, recv, send
+from .zygote import ZygoteGone
 
 GRACE = 5.0  # seconds the judge waits past a soft timeout before killing the learner process
 
 
 # ----------------------------------------------------------------------------- the learner process
-
-_LOCAL: dict = {}  # question name -> (Question, hidden checks), filled before learner code runs
-
-
-def _local_check(name: str):
-    """Fallback run inside the learner process: public, then hidden checks (see module doc)."""
-    from .grading import Question, run_check
-
-    question, hidden = _LOCAL["questions"][name]
-    fn = _LOCAL["namespace"].get(name)
-    result = run_check(name, question, fn)
-    for check in hidden if result.status == "PASS" else ():
-        extra = run_check(name, Question(question.points, check, question.statement), fn)
-        if extra.status != "PASS":
-            return {**result.to_dict(), "points": 0, "status": "FAIL", "reason": "hidden check: " + extra.reason}
-    return result.to_dict()
-
 
 def _grader_state() -> dict:
     """Identity of every object the grader is made of: module attributes of ``gm_course.*``,
@@ -80,10 +62,28 @@ def _grader_state() -> dict:
 
 def _audit() -> list[str]:
     """The grader's parts that learner code rebound or removed (it was in vain: see module doc)."""
-    now, before = _grader_state(), _LOCAL["state"]
+    now, before = _grader_state(), _STATE["before"]
     changed = sorted(k for k, v in before.items() if now.get(k) != v)
     tops = [k for k in changed if not any(k != o and k.startswith((o + ".", o + "[")) for o in changed)]
     return tops[:20]
+
+
+_STATE: dict = {}  # the grader's state before any learner code ran (for the audit)
+
+
+def preload() -> None:
+    """Import what every notebook needs, once, before the zygote forks learner processes."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    import matplotlib.pyplot  # noqa: F401
+    import torch
+    from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
+    from traitlets.config import Config  # noqa: F401
+
+    import gm_course  # noqa: F401
+    import gm_course.questions  # noqa: F401  (public code; imported so the audit covers it)
+    torch.set_num_threads(1)
 
 
 def _alarm(signum, frame):
@@ -104,15 +104,22 @@ class InertGrader:
         return False
 
 
-def learner_main(cells, preamble: str, names, questions, rfd: int, wfd: int,
+MAX_PROCESSES = 256  # RLIMIT_NPROC of the learner (not enforced for root; see the zygote's reset)
+
+
+def learner_main(cells, preamble: str, names, rfd: int, wfd: int,
                  memory_bytes: int, cell_timeout: float, cpu_seconds: int) -> None:
-    """Body of the learner process (forked from the judge, which never returns here)."""
+    """Body of the learner process (forked by the zygote, which never returns here)."""
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    try:
+        resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
+    except (ValueError, OSError):
+        pass
     signal.signal(signal.SIGALRM, _alarm)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     from IPython.core.interactiveshell import InteractiveShell
@@ -122,10 +129,10 @@ def learner_main(cells, preamble: str, names, questions, rfd: int, wfd: int,
     config.HistoryManager.enabled = False
     shell = InteractiveShell.instance(config=config)
     channel = Channel(rfd, wfd, namespace=shell.user_ns, call_timeout=cell_timeout)
-    channel.special = {"local": _local_check, "audit": _audit}
-    _LOCAL.update(questions=questions, namespace=shell.user_ns)
+    channel.accept_portable = True
+    channel.special = {"audit": _audit}
     shell.run_cell(preamble, store_history=False, silent=True)
-    _LOCAL["state"] = _grader_state()
+    _STATE["before"] = _grader_state()
     shell.user_ns["grader"] = InertGrader()
     for index, source in cells:
         send(wfd, {"op": "cell", "index": index})
@@ -164,25 +171,14 @@ def _error_kind(error: dict) -> str:
     return "error"
 
 
-def _exit_text(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        return f"killed by {name}" + (" (CPU time limit)" if sig == signal.SIGXCPU else "")
-    return f"exit code {os.WEXITSTATUS(status)}"
-
-
 class _Learner:
-    def __init__(self, pid: int, rfd: int, wfd: int):
-        self.pid, self.rfd, self.wfd, self.alive, self.names = pid, rfd, wfd, True, {}
+    """The judge's handle on one learner process (forked by the zygote inside the sandbox)."""
+
+    def __init__(self, zygote, rfd: int, wfd: int):
+        self.zygote, self.rfd, self.wfd, self.alive, self.names = zygote, rfd, wfd, True, {}
 
     def stop(self) -> str:
-        """Kill the process (if still running), reap it, return how it ended."""
-        if self.alive:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """Kill the process and all it started (if still running); return how it ended."""
         self.alive = False
         for fd in (self.rfd, self.wfd):
             try:
@@ -190,31 +186,24 @@ class _Learner:
             except OSError:
                 pass
         try:
-            return _exit_text(os.waitpid(self.pid, 0)[1])
-        except ChildProcessError:
-            return "ended"
+            return self.zygote.stop()
+        except ZygoteGone:
+            return "the sandbox ended"
 
-    def died(self) -> str:
-        """After EOF: wait briefly for the process to end by itself, then make sure it has."""
-        for _ in range(50):
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.alive = False
-                for fd in (self.rfd, self.wfd):
-                    os.close(fd)
-                return _exit_text(status)
-            time.sleep(0.02)
-        return self.stop()
+    died = stop  # after EOF: the zygote reaps it and says how it ended
 
 
-def judge(cells, preamble: str, questions: dict, limits: dict) -> dict:
+def judge(cells, preamble: str, questions: dict, limits: dict, zygote,
+          notebook: bytes = b"", filename: str = "submission.ipynb") -> dict:
     """Grade one submission. Runs in its own (forked) process and never runs learner code.
 
     Args:
         cells: ``[(cell number, source)]`` to execute, setup and grader lines removed.
         preamble: what replaces the setup cell (imports, ``device``).
         questions: ``{name: (Question, hidden checks)}`` of the chapter, in order.
-        limits: ``cell_timeout`` and ``timeout`` (seconds), ``memory_bytes``.
+        limits: ``cell_timeout`` and ``timeout`` (seconds), ``memory_mb``.
+        zygote: the :class:`gm_course.zygote.Zygote` that starts learner processes.
+        notebook, filename: the submission, copied into the learner's home folder.
 
     Returns:
         ``{"status", "message", "events": [...], "questions": [result dicts + "how"]}``.
@@ -233,24 +222,23 @@ def judge(cells, preamble: str, questions: dict, limits: dict) -> dict:
     def spawn() -> _Learner:
         r1, w1 = os.pipe()
         r2, w2 = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the learner process
-            try:
-                os.close(w1)
-                os.close(r2)
-                learner_main([c for c in cells if c[0] not in skipped], preamble, list(questions),
-                             questions, r1, w2, int(limits["memory_bytes"]), cell_timeout,
-                             int(limits["timeout"]) + 5)
-            finally:
-                os._exit(0)
-        os.close(r1)
-        os.close(w2)
-        return _Learner(pid, r2, w1)
+        try:
+            zygote.spawn(r1, w2, [c for c in cells if c[0] not in skipped], preamble,
+                         list(questions), limits, notebook, filename)
+        finally:
+            os.close(r1)
+            os.close(w2)
+        return _Learner(zygote, r2, w1)
 
     def run_cells() -> _Learner | None:
         """Start a learner process and run the cells; on a fatal cell, skip it and retry."""
         for _ in range(3):
-            learner, current, since = spawn(), None, time.monotonic()
+            try:
+                learner, current, since = spawn(), None, time.monotonic()
+            except ZygoteGone:
+                events.append({"kind": "crashed", "cell": None,
+                               "text": "the sandbox stopped answering (did the notebook kill it?)"})
+                return None
             while True:
                 deadline = min(since + cell_timeout + GRACE, total_deadline)
                 try:
@@ -309,13 +297,6 @@ def judge(cells, preamble: str, questions: dict, limits: dict) -> dict:
                 if extra.status != PASS:
                     result = Result(name, 0, question.points, FAIL, "hidden check: " + extra.reason)
                     break
-        try:
-            if result.status != PASS and channel.limited and kind == "callable" and channel.broken is None:
-                local = channel.call(("local",), (name,), {})
-                if local.get("status") == PASS and not channel.call(("audit",), (), {}):
-                    result, how = Result(**{k: local[k] for k in Result.__dataclass_fields__}), "in-process"
-        except Exception:  # noqa: BLE001 - the fallback failing leaves the isolated result
-            pass
         for type_name, text in channel.raised:
             if type_name == "TimeoutError" and text.startswith("did not return within"):
                 events.append({"kind": "timeout", "cell": None, "text": f"{name} {text}"})

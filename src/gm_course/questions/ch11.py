@@ -19,6 +19,7 @@ import math
 import torch
 
 from ..grading import CheckFailed, Question
+from ..remote import portable
 from . import expect
 from .expect import Case
 
@@ -70,29 +71,38 @@ def check_affine_coupling(fn) -> None:
         expect.close(ld, ld_ref, case.label(k) + ", log_det", rtol=1e-6, atol=1e-8)
 
 
+# Maps handed to the learner's log-density, which differentiates through them: portable, so
+# the sandboxed learner process gets the real function (see gm_course.remote.portable).
+_M = torch.tensor([[0.0, 2.0], [1.5, 0.5]], dtype=torch.float64)  # det = -3: reverses orientation
+_L = torch.tensor([[1.0, 0.0, 0.0], [0.5, 2.0, 0.0], [-1.0, 0.3, 0.7]], dtype=torch.float64)
+
+
+@portable
+def affine_map(x):
+    return x @ _M.T.to(x.dtype) + torch.tensor([1.0, -2.0], dtype=x.dtype)
+
+
+@portable
+def sine_then_swap(x):  # x -> x + 0.5 sin(x) is increasing; then a swap of axes (det < 0)
+    y = x + 0.5 * torch.sin(x)
+    return y.flip(1)
+
+
+@portable
+def triangular_map(x):  # a lower-triangular nonlinear map in 3-D
+    y0 = 2 * x[:, 0] + 0.1 * x[:, 0] ** 3
+    y1 = x[:, 1] * torch.exp(0.3 * torch.tanh(x[:, 0])) + x[:, 0] ** 2
+    y2 = -x[:, 2] - 0.2 * torch.sin(x[:, 2]) + x[:, 0] * x[:, 1]
+    return torch.stack([y0, y1, y2], dim=1) @ _L.T.to(x.dtype)
+
+
 def _maps():
     """Invertible row-wise maps (N, D) -> (N, D), some orientation-reversing."""
     g = torch.Generator().manual_seed(1102)
-    M = torch.tensor([[0.0, 2.0], [1.5, 0.5]], dtype=torch.float64)  # det = -3: reverses orientation
-    L = torch.tensor([[1.0, 0.0, 0.0], [0.5, 2.0, 0.0], [-1.0, 0.3, 0.7]], dtype=torch.float64)
-
-    def linear(x):
-        return x @ M.T + torch.tensor([1.0, -2.0], dtype=x.dtype)
-
-    def elementwise(x):  # x -> x + 0.5 sin(x) is increasing; then a swap of axes (det < 0)
-        y = x + 0.5 * torch.sin(x)
-        return y.flip(1)
-
-    def triangular(x):  # a lower-triangular nonlinear map in 3-D
-        y0 = 2 * x[:, 0] + 0.1 * x[:, 0] ** 3
-        y1 = x[:, 1] * torch.exp(0.3 * torch.tanh(x[:, 0])) + x[:, 0] ** 2
-        y2 = -x[:, 2] - 0.2 * torch.sin(x[:, 2]) + x[:, 0] * x[:, 1]
-        return torch.stack([y0, y1, y2], dim=1) @ L.T
-
     return [
-        (linear, 2, "an affine map with det = -3"),
-        (elementwise, 2, "x + 0.5 sin x followed by swapping the two axes"),
-        (triangular, 3, "a nonlinear triangular map in 3-D"),
+        (affine_map, 2, "an affine map with det = -3"),
+        (sine_then_swap, 2, "x + 0.5 sin x followed by swapping the two axes"),
+        (triangular_map, 3, "a nonlinear triangular map in 3-D"),
     ], g
 
 
