@@ -35,8 +35,8 @@ book: install mathjax
 	$(BIN)/python scripts/execute_book.py || echo "*** some chapters failed: the build below shows why ***"
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-# The tools the site's tests need besides Python: npm (for MathJax) and Debian's Chromium for
-# the browser tests (never a downloaded browser). Installed with apt when missing and run as
+# The tools the tests need besides Python: npm (for MathJax), Debian's Chromium for the
+# browser tests (never a downloaded browser) and bubblewrap for the grader's sandbox. Installed with apt when missing and run as
 # root (CI); otherwise a loud message says what is missing (browser tests are then skipped).
 site-tools:
 	@if ! command -v npm >/dev/null 2>&1; then \
@@ -48,6 +48,11 @@ site-tools:
 	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "*** Chromium is missing: the browser tests of the site will be SKIPPED."; \
 	    echo "*** Install it (sudo apt-get install chromium) or set CHROMIUM=/path/to/chromium. ***"; fi; fi
+	@if ! command -v bwrap >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; \
+	  else echo "*** bubblewrap is missing: the grader's sandbox tests will be SKIPPED and"; \
+	    echo "*** gm-course grade will refuse to run (sudo apt-get install bubblewrap). ***"; fi; fi
 
 test: install site-tools
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests solutions exercises

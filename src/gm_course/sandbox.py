@@ -325,6 +325,10 @@ def judge(cells, preamble: str, questions: dict, limits: dict, zygote,
         except OSError:
             pass
         learner.stop()
+        if zygote.leftover:
+            events.append({"kind": "error", "cell": None,
+                           "text": f"the notebook left {zygote.leftover} process(es) running after "
+                                   "grading; the sandbox killed them"})
     worst = max(events, key=lambda e: SEVERITY[e["kind"]], default=None)
     return {"status": worst["kind"] if worst else "ok", "message": worst["text"] if worst else "",
             "events": events, "questions": results}

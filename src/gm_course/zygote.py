@@ -56,11 +56,15 @@ def _non_dumpable() -> None:
         pass
 
 
-def _reset(sandboxed: bool) -> None:
-    """Kill every process of the sandbox but this one (and its init); empty its writable folders."""
+def _reset(sandboxed: bool) -> int:
+    """Kill every process of the sandbox but this one (and its init); empty its writable
+    folders; return how many processes were still running."""
     if not sandboxed:
-        return
+        return 0
+    leftover = None
     for _ in range(100):
+        if leftover is None:
+            leftover = sum(p.isdigit() and int(p) not in (1, os.getpid()) for p in os.listdir("/proc"))
         try:
             os.kill(-1, signal.SIGKILL)
         except ProcessLookupError:
@@ -83,6 +87,7 @@ def _reset(sandboxed: bool) -> None:
                     entry.unlink()
             except OSError:
                 pass
+    return leftover or 0
 
 
 def _exit_text(status: int) -> str:
@@ -109,9 +114,10 @@ def serve(sock: socket.socket, sandboxed: bool) -> None:
     _non_dumpable()
     fd, child, home = sock.fileno(), None, Path(os.environ.get("HOME") or HOME)
 
-    def stop_child() -> str:
+    def stop_child() -> tuple[str, int]:
+        """Kill the learner process and everything else; how it ended, how many it left."""
         nonlocal child
-        how = "ended"
+        how, leftover = "ended", 0
         if child is not None:
             try:
                 os.kill(child, signal.SIGKILL)
@@ -122,8 +128,8 @@ def serve(sock: socket.socket, sandboxed: bool) -> None:
             except ChildProcessError:
                 pass
             child = None
-        _reset(sandboxed)
-        return how
+        leftover += _reset(sandboxed)
+        return how, max(leftover, 0)
 
     send(fd, {"op": "ready", "pid": os.getpid()})
     while True:
@@ -153,7 +159,8 @@ def serve(sock: socket.socket, sandboxed: bool) -> None:
                 os.close(f)
             send(fd, {"op": "spawned", "id": msg["id"]})
         elif msg["op"] == "stop":
-            send(fd, {"op": "stopped", "id": msg["id"], "how": stop_child()})
+            how, leftover = stop_child()
+            send(fd, {"op": "stopped", "id": msg["id"], "how": how, "leftover": leftover})
         elif msg["op"] == "ping":
             send(fd, {"op": "pong", "id": msg["id"]})
 
@@ -178,7 +185,7 @@ class Zygote:
     """The grader's handle on one zygote (one per grading worker)."""
 
     def __init__(self, sandboxed: bool = True, start_timeout: float = 120.0):
-        self.sandboxed, self._home = sandboxed, None
+        self.sandboxed, self._home, self.leftover = sandboxed, None, 0
         self.sock, theirs = socket.socketpair()
         env = {"PATH": "/usr/bin:/bin", "HOME": HOME, "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
                "MPLCONFIGDIR": "/tmp/matplotlib", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -237,8 +244,11 @@ class Zygote:
                       fds=(rfd, wfd))
 
     def stop(self) -> str:
-        """Kill the learner process and whatever it started; how it ended."""
-        return self._request({"op": "stop"})["how"]
+        """Kill the learner process and whatever it started; how it ended. ``self.leftover``:
+        how many other processes were still running in the sandbox."""
+        answer = self._request({"op": "stop"})
+        self.leftover = int(answer.get("leftover", 0))
+        return answer["how"]
 
     def alive(self) -> bool:
         try:
