@@ -93,3 +93,30 @@ def test_one_conv_blocks():
     assert count_parameters(model) < count_parameters(UNet(UNetConfig(channels=(8, 16))))
     with pytest.raises(ValueError, match="convs"):
         TimeBlock(4, 4, 8, convs=3)
+
+
+def test_class_conditional_unet_labels_and_guidance():
+    import pytest
+    from gm_course.unet import UNet, UNetConfig, drop_labels, guided
+
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(channels=(8, 8), emb_dim=8, groups=4, convs=1, n_classes=3))
+    torch.nn.init.normal_(model.label_emb.weight)
+    x, t = torch.randn(4, 1, 8, 8), torch.full((4,), 5.0)
+    y = torch.tensor([0, 1, 2, 0])
+    with torch.no_grad():
+        cond, null = model(x, t, y), model(x, t, None)
+        assert torch.allclose(model(x, t, torch.full((4,), 3)), null)
+        assert torch.allclose(guided(model, y, 0.0)(x, t), null)
+        assert torch.allclose(guided(model, y, 1.0)(x, t), cond)
+        assert torch.allclose(guided(model, y, 3.0)(x, t), null + 3 * (cond - null),
+                              atol=1e-5)
+    with pytest.raises(ValueError, match="null label"):
+        model(x, t, torch.tensor([0, 1, 4, 0]))
+    with pytest.raises(ValueError, match="unconditional"):
+        UNet(UNetConfig(channels=(8, 8), emb_dim=8, groups=4, convs=1))(x, t, y)
+    dropped = drop_labels(torch.zeros(20000, dtype=torch.long), 0.2, 3,
+                          torch.Generator().manual_seed(0))
+    assert abs((dropped == 3).double().mean().item() - 0.2) < 0.015  # ~5 standard errors
+    with pytest.raises(ValueError, match="p must"):
+        drop_labels(y, 1.0, 3)

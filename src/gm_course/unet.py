@@ -21,10 +21,19 @@ number per channel.
 
 Interface (:mod:`gm_course.ddpm`): ``model(x, t)`` with x ``(N, C, H, W)`` and t ``(N,)``
 float step indices; returns ε̂ ``(N, C, H, W)``. H and W must be divisible by 2^(levels − 1).
+
+**Class conditioning** (``UNetConfig(n_classes=K)``, chapter 16's classifier-free guidance):
+``model(x, t, y)`` with labels y ``(N,)`` in 0..K, where the extra label K is the *null*
+label ∅ ("no class given"). A learned embedding of y is added to the time embedding, so
+every block sees both. ``y=None`` means ∅ for every image: the unconditional model.
+Training replaces each label by ∅ with a probability p (:func:`drop_labels`), so one network
+learns both ε(x, t | c) and ε(x, t | ∅); :func:`guided` combines them,
+ε_w = ε(· | ∅) + w (ε(· | c) − ε(· | ∅)).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -34,7 +43,8 @@ from torch.nn import functional as F
 from ._validate import positive_int
 from .nets import sinusoidal_embedding
 
-__all__ = ["UNetConfig", "TimeBlock", "UNet", "upsample_concat", "time_conditioned_conv", "count_parameters"]
+__all__ = ["UNetConfig", "TimeBlock", "UNet", "upsample_concat", "time_conditioned_conv",
+           "count_parameters", "drop_labels", "Guided", "guided"]
 
 
 def time_conditioned_conv(x: torch.Tensor, emb: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
@@ -101,6 +111,8 @@ class UNetConfig:
         emb_dim: size of the sinusoidal embedding of t (even).
         groups: GroupNorm groups (at most the channel count).
         convs: 3×3 convolutions per block (1 or 2).
+        n_classes: number of classes K for a class-conditional network (labels 0..K−1,
+            plus the null label K); 0 (default) for an unconditional one.
     """
 
     in_channels: int = 1
@@ -108,6 +120,7 @@ class UNetConfig:
     emb_dim: int = 32
     groups: int = 8
     convs: int = 2
+    n_classes: int = 0
 
     def __post_init__(self):
         positive_int(self.in_channels, "in_channels")
@@ -117,6 +130,8 @@ class UNetConfig:
             positive_int(c, "channels")
         if positive_int(self.emb_dim, "emb_dim") % 2:
             raise ValueError(f"emb_dim must be even, got {self.emb_dim}")
+        if isinstance(self.n_classes, bool) or not isinstance(self.n_classes, int) or self.n_classes < 0:
+            raise ValueError(f"n_classes must be an integer >= 0, got {self.n_classes!r}")
 
 
 class UNet(nn.Module):
@@ -131,6 +146,10 @@ class UNet(nn.Module):
         self.config = config
         ch, e = config.channels, config.emb_dim
         self.time_mlp = nn.Sequential(nn.Linear(e, 2 * e), nn.SiLU(), nn.Linear(2 * e, 2 * e))
+        # one learned vector per class and one for the null label (index n_classes)
+        self.label_emb = nn.Embedding(config.n_classes + 1, 2 * e) if config.n_classes else None
+        if self.label_emb is not None:  # start as the unconditional network; training tells labels apart
+            nn.init.zeros_(self.label_emb.weight)
         self.inc = nn.Conv2d(config.in_channels, ch[0], 3, padding=1)
         self.encoder = nn.ModuleList()
         self.down = nn.ModuleList()
@@ -148,13 +167,17 @@ class UNet(nn.Module):
         self.out = nn.Sequential(nn.GroupNorm(min(config.groups, prev), prev), nn.SiLU(),
                                  nn.Conv2d(prev, config.in_channels, 3, padding=1))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         levels = len(self.config.channels)
         if x.ndim != 4 or x.shape[1] != self.config.in_channels:
             raise ValueError(f"x must have shape (N, {self.config.in_channels}, H, W), got {tuple(x.shape)}")
         if x.shape[-1] % 2 ** (levels - 1) or x.shape[-2] % 2 ** (levels - 1):
             raise ValueError(f"H and W must be divisible by {2 ** (levels - 1)}, got {tuple(x.shape[-2:])}")
         emb = self.time_mlp(sinusoidal_embedding(t.reshape(-1).to(x), self.config.emb_dim))  # (N, 2E)
+        if self.label_emb is not None:
+            emb = emb + self.label_emb(self._labels(y, x))  # (N, 2E): time plus class
+        elif y is not None:
+            raise ValueError("this UNet is unconditional (n_classes=0): call it without labels y")
         h = self.inc(x)
         skips = []
         for i, block in enumerate(self.encoder):
@@ -166,6 +189,17 @@ class UNet(nn.Module):
         for block in self.decoder:
             h = block(upsample_concat(h, skips.pop()), emb)
         return self.out(h)
+
+    def _labels(self, y: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+        k = self.config.n_classes
+        if y is None:
+            return torch.full((x.shape[0],), k, dtype=torch.long, device=x.device)
+        y = torch.as_tensor(y, device=x.device)
+        if y.is_floating_point() or y.shape != (x.shape[0],):
+            raise ValueError(f"y must hold integer labels of shape ({x.shape[0]},), got {y.dtype} {tuple(y.shape)}")
+        if ((y < 0) | (y > k)).any():
+            raise ValueError(f"labels y must lie in 0..{k} ({k} is the null label)")
+        return y.long()
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         """Parameters of the encoder path (input conv, encoder blocks, downsamplers)."""
@@ -179,3 +213,60 @@ class UNet(nn.Module):
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable scalars of ``module``."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def drop_labels(y: torch.Tensor, p: float, null_label: int,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Label dropout: each label of ``y (N,)`` is replaced by ``null_label`` with probability
+    ``p`` in [0, 1), independently (draws from ``generator``, on ``y``'s device).
+
+    Training on the result teaches one network the conditional ε(x, t | c) and, on the
+    dropped share, the unconditional ε(x, t | ∅) (Ho and Salimans' classifier-free guidance).
+    """
+    if not isinstance(y, torch.Tensor) or y.ndim != 1 or y.is_floating_point():
+        raise ValueError("y must be a 1-D tensor of integer labels")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+        raise ValueError(f"p must be a number in [0, 1), got {p!r}")
+    if isinstance(null_label, bool) or not isinstance(null_label, int) or null_label < 0:
+        raise ValueError(f"null_label must be an integer >= 0, got {null_label!r}")
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    drop = torch.rand(y.shape, generator=generator, device=gen_device).to(y.device) < p
+    return torch.where(drop, torch.full_like(y, null_label), y)
+
+
+class Guided(nn.Module):
+    """Classifier-free guidance of a class-conditional noise predictor, for a fixed class each
+    image: ε_w(x, t) = ε(x, t | ∅) + w (ε(x, t | y) − ε(x, t | ∅)).
+
+    w = 0 is the unconditional model, w = 1 plain conditional sampling, w > 1 guidance. The
+    same combination holds for the implied clean image x̂_0, which is affine in ε̂. With w not
+    in {0, 1} the two predictions come from one network call on a doubled batch.
+    ``forward(x, t)``: x ``(N, C, H, W)``, t ``(N,)`` -> ``(N, C, H, W)``; ``y`` ``(N,)`` labels.
+    """
+
+    def __init__(self, model: nn.Module, y: torch.Tensor, w: float, null_label: int):
+        super().__init__()
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
+            raise ValueError(f"w must be a finite number, got {w!r}")
+        self.model, self.y, self.w, self.null = model, y, float(w), int(null_label)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        y = self.y.to(x.device)
+        if y.shape != (x.shape[0],):
+            raise ValueError(f"y must have shape ({x.shape[0]},), got {tuple(y.shape)}")
+        null = torch.full_like(y, self.null)
+        if self.w == 0.0:
+            return self.model(x, t, null)
+        if self.w == 1.0:
+            return self.model(x, t, y)
+        both = self.model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]))
+        cond, uncond = both.chunk(2)
+        return uncond + self.w * (cond - uncond)
+
+
+def guided(model: nn.Module, y: torch.Tensor, w: float) -> Guided:
+    """:class:`Guided` for a :class:`UNet` with ``n_classes`` > 0 (its null label is n_classes)."""
+    k = getattr(getattr(model, "config", None), "n_classes", 0)
+    if not k:
+        raise ValueError("guided needs a class-conditional UNet (UNetConfig(n_classes=K), K > 0)")
+    return Guided(model, y, w, k)
