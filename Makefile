@@ -36,7 +36,8 @@ book: install mathjax
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 # The tools the tests need besides Python: npm (for MathJax), Debian's Chromium for the
-# browser tests (never a downloaded browser) and bubblewrap for the grader's sandbox. Installed with apt when missing and run as
+# browser tests (never a downloaded browser) and bubblewrap for the grader's sandbox.
+# Installed with apt when missing and run as
 # root (CI); otherwise a loud message says what is missing (browser tests are then skipped).
 site-tools:
 	@if ! command -v npm >/dev/null 2>&1; then \

@@ -57,6 +57,8 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--chapter", default="01_density_by_counting")
     parser.add_argument("--cell-timeout", type=float, default=10.0)
+    parser.add_argument("--grade-args", default="", help="more options of gm-course grade, e.g. "
+                        "'--sandbox-per-submission' or '--unsafe-no-sandbox'")
     args = parser.parse_args(argv)
     solution = nbformat.read(ROOT / "solutions" / f"{args.chapter}.ipynb", as_version=4)
     exercise = nbformat.read(ROOT / "exercises" / f"{args.chapter}.ipynb", as_version=4)
@@ -67,7 +69,8 @@ def main(argv=None) -> int:
             nbformat.write(_variant(k, solution, exercise), folder / f"student_{k:03d}.ipynb")
         out = Path(tmp) / "results.csv"
         cmd = [sys.executable, "-m", "gm_course.cli", "grade", str(folder), "--out", str(out),
-               "--chapter", args.chapter, "--jobs", str(args.jobs), "--cell-timeout", str(args.cell_timeout)]
+               "--chapter", args.chapter, "--jobs", str(args.jobs), "--cell-timeout", str(args.cell_timeout),
+               *args.grade_args.split()]
         start = time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - start
@@ -75,7 +78,8 @@ def main(argv=None) -> int:
             rows = list(csv.DictReader(f))
     statuses = Counter(r["status"] for r in rows)
     per = sorted(float(r["seconds"]) for r in rows)
-    print(f"{len(rows)} submissions of {args.chapter}, --jobs {args.jobs}, --cell-timeout {args.cell_timeout:g}: "
+    print(f"{len(rows)} submissions of {args.chapter}, --jobs {args.jobs}, --cell-timeout {args.cell_timeout:g}"
+          f"{' ' + args.grade_args if args.grade_args else ''}: "
           f"{seconds:.1f} s wall clock ({seconds / max(1, len(rows)):.2f} s per submission)")
     print("statuses: " + ", ".join(f"{s} {n}" for s, n in statuses.most_common()))
     print(f"seconds per submission: median {per[len(per) // 2]:.2f}, max {per[-1]:.2f}")
