@@ -12,8 +12,9 @@ what the notebook printed: each submission is run again and checked from scratch
   view of other submissions, the results or the checks) under a per-cell timeout, a total
   timeout and a memory cap, and the checks, public and hidden, run outside it in a second
   process that never executes learner code (:mod:`gm_course.sandbox`). Where bubblewrap
-  cannot run, the grader refuses unless ``--unsafe-no-sandbox`` is given. A cell that raises does not stop the run (later cells still
-  run); a cell that kills or hangs the process is skipped on a second try.
+  cannot run, the grader refuses unless ``--unsafe-no-sandbox`` is given. A cell that
+  raises does not stop the run (later cells still run); a cell that kills or hangs the
+  process is skipped on a second try.
 - **Statuses**: ``ok``; ``error`` (a cell raised), ``memory`` (a cell or function hit the
   memory cap), ``timeout``, ``crashed`` (the process died: ``os._exit``, a segfault),
   ``tampered`` (learner code rebound parts of ``gm_course``: harmless, but worth a look);
@@ -342,14 +343,15 @@ def run_tasks(tasks: list[dict], settings: Settings, questions: dict,
     def release(fd: int) -> None:
         """Kill what the submission left in its sandbox; replace a sandbox that is gone."""
         zygote = busy.pop(fd)
-        try:
-            if settings.sandbox_per_submission:
-                raise ZygoteGone("a new sandbox for every submission")
-            zygote.stop()
-        except ZygoteGone:
-            zygote.close()
-            zygote = Zygote(settings.sandbox)
-        free.append(zygote)
+        if not settings.sandbox_per_submission:
+            try:
+                zygote.stop()
+                free.append(zygote)
+                return
+            except ZygoteGone:
+                pass
+        zygote.close()
+        free.append(Zygote(settings.sandbox))
 
     queue, running = deque(tasks), {}  # fd -> [pid, task, deadline, chunks, started]
     try:

@@ -10,8 +10,9 @@ The codec tags each value: tensors (detached; whether they carried a graph is re
 numpy arrays and scalars, ``torch.Generator`` (by state; its state after the call comes back
 to the caller's generator), callables (a handle: calling it calls back into the side that
 owns it, so a check may pass a score function; a :func:`portable` function of the package
-travels by name instead and is rebuilt on the learner's side, so autograd can go through it), anything else as an opaque stand-in whose
-class has the original type's name (so a check can still say "got MyThing"). Input tensors
+travels by name instead and is rebuilt on the learner's side, so autograd can go through
+it), anything else as an opaque stand-in whose class has the original type's name (so a
+check can still say "got MyThing"). Input tensors
 the callee changed in place are copied back, so checks that forbid that still see it.
 ``Channel.limited`` records that something lost detail in transit.
 """
@@ -161,9 +162,10 @@ class Channel:
             return ("l" if type(v) is list else "u", [self.encode(x, depth + 1) for x in v])
         if type(v) is dict:
             return ("d", [(self.encode(k, depth + 1), self.encode(x, depth + 1)) for k, x in v.items()])
-        if callable(v) and isinstance(getattr(v, _PORTABLE, None), tuple):
-            return ("p", *getattr(v, _PORTABLE))
         if callable(v):
+            named = getattr(v, _PORTABLE, None)
+            if isinstance(named, tuple):
+                return ("p", *named)
             self.handles[len(self.handles)] = v
             return ("f", len(self.handles) - 1, getattr(v, "__name__", type(v).__name__))
         try:

@@ -56,15 +56,18 @@ def _non_dumpable() -> None:
         pass
 
 
+def _other_processes() -> list[int]:
+    """The sandbox's processes other than this one and its init (PID 1)."""
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
+
+
 def _reset(sandboxed: bool) -> int:
     """Kill every process of the sandbox but this one (and its init); empty its writable
     folders; return how many processes were still running."""
     if not sandboxed:
         return 0
-    leftover = None
+    leftover = len(_other_processes())
     for _ in range(100):
-        if leftover is None:
-            leftover = sum(p.isdigit() and int(p) not in (1, os.getpid()) for p in os.listdir("/proc"))
         try:
             os.kill(-1, signal.SIGKILL)
         except ProcessLookupError:
@@ -74,8 +77,7 @@ def _reset(sandboxed: bool) -> int:
                 pass
         except ChildProcessError:
             pass
-        others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
-        if not others:
+        if not _other_processes():
             break
         time.sleep(0.01)
     for folder in _WIPED:
@@ -87,7 +89,7 @@ def _reset(sandboxed: bool) -> int:
                     entry.unlink()
             except OSError:
                 pass
-    return leftover or 0
+    return leftover
 
 
 def _exit_text(status: int) -> str:
@@ -167,12 +169,7 @@ def serve(sock: socket.socket, sandboxed: bool) -> None:
 
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
-    try:
-        serve(sock, sandboxed=sys.argv[2] == "sandboxed")
-    except BaseException:
-        import traceback
-        traceback.print_exc()
-        raise
+    serve(sock, sandboxed=sys.argv[2] == "sandboxed")
 
 
 # ----------------------------------------------------------------------------- outside: the client
