@@ -83,8 +83,6 @@ def probe() -> None:
     try:
         cmd = command([sys.executable, "-I", "-c", "import os; print(os.getpid())"], {})
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    except SandboxUnavailable:
-        raise
     except (OSError, subprocess.SubprocessError) as err:
         raise SandboxUnavailable(f"bubblewrap could not start: {err}") from err
     if out.returncode != 0 or out.stdout.strip() not in ("1", "2"):
