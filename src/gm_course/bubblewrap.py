@@ -70,9 +70,10 @@ def command(argv: list[str], env: dict[str, str]) -> list[str]:
             cmd += ["--ro-bind", str(target), str(target)]
     for path in SYSTEM_FILES:
         cmd += ["--ro-bind-try", path, path]
+    # the private tmpfs first: a Python environment under /tmp is then mounted on top of it
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", HOME, "--chdir", HOME]
     for folder in mounted_folders():
         cmd += ["--ro-bind", str(folder), str(folder)]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", HOME, "--chdir", HOME]
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     return cmd + ["--", *argv]

@@ -80,16 +80,28 @@ def _reset(sandboxed: bool) -> int:
         if not _other_processes():
             break
         time.sleep(0.01)
+    mounts = {line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()}
     for folder in _WIPED:
-        for entry in Path(folder).iterdir() if Path(folder).is_dir() else ():
-            try:
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink()
-            except OSError:
-                pass
+        _empty(Path(folder), mounts)
     return leftover
+
+
+def _empty(folder: Path, mounts: set[str]) -> None:
+    """Delete what ``folder`` holds, sparing the read-only mounts inside it (a Python
+    environment that lives under /tmp) and the folders that lead to them."""
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        path = str(entry)
+        try:
+            if path in mounts:
+                continue
+            if any(m.startswith(path + "/") for m in mounts):
+                _empty(entry, mounts)
+            elif entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink()
+        except OSError:
+            pass
 
 
 def _exit_text(status: int) -> str:
