@@ -166,10 +166,13 @@ def _gradescope(args) -> int:
         path = build_autograder(args.chapter, Path(args.out), checks=Path(args.checks) if args.checks else None,
                                 package_spec=args.package_spec, torch_spec=args.torch_spec,
                                 cell_timeout=args.cell_timeout, timeout=args.timeout,
-                                memory_mb=args.memory_mb)
+                                memory_mb=args.memory_mb, sandbox=not args.unsafe_no_sandbox)
     except (ValueError, OSError) as err:
         print(f"gm-course gradescope: {err}", file=sys.stderr)
         return 2
+    if args.unsafe_no_sandbox:
+        print("gm-course gradescope: WARNING: --unsafe-no-sandbox: submissions will run without the "
+              "sandbox, with the container's rights", file=sys.stderr)
     print(f"wrote {path}: upload it as the assignment's autograder (Configure Autograder > Zip file upload)")
     return 0
 
@@ -199,6 +202,9 @@ def _add_scale_parsers(commands) -> None:
     gs.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per cell or call (default 60)")
     gs.add_argument("--timeout", type=float, default=300.0, help="seconds per submission (default 300)")
     gs.add_argument("--memory-mb", type=int, default=2048, help="memory cap beyond the libraries (default 2048)")
+    gs.add_argument("--unsafe-no-sandbox", action="store_true",
+                    help="grade without the bubblewrap sandbox, for a container where it cannot start "
+                    "(the learner's code can then read the hidden checks and the autograder's files)")
     gs.set_defaults(run=_gradescope)
 
 

@@ -15,8 +15,17 @@ The zip holds:
 - ``run_autograder``: runs :func:`main`, which grades the submitted notebook with the grader
   of ``gm-course grade`` (:func:`gm_course.batch.grade`: the same limits, the same
   isolation, the same hidden checks) and writes ``results.json``;
-- ``config.json`` (chapter, limits, version) and, with ``--checks``, the private checks
-  (``hidden_checks.py``).
+- ``config.json`` (chapter, limits, version, whether to use the sandbox) and, with
+  ``--checks``, the private checks (``hidden_checks.py``).
+
+The learner's code runs in the same bubblewrap sandbox as under ``gm-course grade``
+(:mod:`gm_course.bubblewrap`), so it cannot read ``/autograder/source`` (the hidden checks)
+nor write ``/autograder/results``. Where bubblewrap cannot create its namespaces inside the
+container (Docker's default seccomp profile refuses them), the submission is **not run**:
+``results.json`` gives 0 points and says why, and ``run_autograder``'s output (shown to
+instructors only) tells how to build a zip that grades without the sandbox
+(``gm-course gradescope ... --unsafe-no-sandbox``); then the learner's code runs as the
+container's user, with the rights that implies (see :func:`grade_submission`).
 
 ``results.json`` follows Gradescope's published format: top-level ``score``,
 ``execution_time``, ``output``, ``visibility`` and ``stdout_visibility``, and ``tests``, one
@@ -97,7 +106,7 @@ RUN_AUTOGRADER = r"""#!/usr/bin/env bash
 # Gradescope runs this once per submission, in a fresh container of the image setup.sh built.
 ROOT="${GMC_AUTOGRADER_ROOT:-/autograder}"
 VENV="${GMC_VENV:-$ROOT/gmc-venv}"
-exec "$VENV/bin/python" -m gm_course.gradescope --root "$ROOT"
+exec "$VENV/bin/python" -I -m gm_course.gradescope --root "$ROOT"
 """
 
 
@@ -150,8 +159,11 @@ def build_wheel() -> tuple[str, bytes]:
 
 def build_autograder(chapter: str, out: Path, checks: Path | None = None, package_spec: str | None = None,
                      torch_spec: str = "torch", cell_timeout: float = 60.0, timeout: float = 300.0,
-                     memory_mb: int = 2048) -> Path:
-    """Write the autograder zip for ``chapter`` to ``out`` and return its path."""
+                     memory_mb: int = 2048, sandbox: bool = True) -> Path:
+    """Write the autograder zip for ``chapter`` to ``out`` and return its path.
+
+    ``sandbox=False`` (``--unsafe-no-sandbox``) grades without bubblewrap, for a container
+    where it cannot start; the learner's code can then read the hidden checks."""
     import gm_course
     from .questions import CHAPTERS
 
@@ -180,7 +192,7 @@ def build_autograder(chapter: str, out: Path, checks: Path | None = None, packag
     files["setup.sh"] = (setup.encode(), 0o755)
     files["run_autograder"] = (RUN_AUTOGRADER.encode(), 0o755)
     config = {"chapter": chapter, "version": version, "package": package, "cell_timeout": cell_timeout,
-              "timeout": timeout, "memory_mb": memory_mb,
+              "timeout": timeout, "memory_mb": memory_mb, "sandbox": bool(sandbox),
               "checks": "hidden_checks.py" if checks is not None else None}
     files["config.json"] = (json.dumps(config, indent=1).encode(), 0o644)
     if checks is not None:
@@ -275,9 +287,33 @@ def _write_results(results_dir: Path, results: dict) -> Path:
     return path
 
 
-def grade_submission(root: Path) -> dict:
-    """Grade ``root/submission`` with ``root/source/config.json``; return results.json's data."""
+SANDBOX_FAILED = ("Your notebook was not graded: the autograder could not start its sandbox "
+                  "in this container ({reason}). Tell your instructor; your submission is kept "
+                  "and can be regraded.")
+SANDBOX_HELP = ("gm-course gradescope: bubblewrap cannot start here: {reason}. Either run the "
+                "autograder where unprivileged namespaces are allowed, or rebuild the zip with "
+                "`gm-course gradescope {chapter} --unsafe-no-sandbox` (the learner's code then "
+                "runs with the container's rights and can read the hidden checks) and regrade.")
+
+
+def settings_for(config: dict, source: Path, work: Path):
+    """The :class:`gm_course.batch.Settings` of one Gradescope submission (``config.json``)."""
     from . import batch
+
+    checks = source / config["checks"] if config.get("checks") else None
+    return batch.Settings(out=work / "results.csv", chapter=config["chapter"], jobs=1,
+                          cell_timeout=float(config["cell_timeout"]), timeout=float(config["timeout"]),
+                          memory_mb=int(config["memory_mb"]), fresh=True, checks=checks,
+                          sandbox=bool(config.get("sandbox", True)))
+
+
+def grade_submission(root: Path) -> dict:
+    """Grade ``root/submission`` with ``root/source/config.json``; return results.json's data.
+
+    When bubblewrap cannot start (and the zip was not built with ``--unsafe-no-sandbox``)
+    nothing is run: 0 points, with the reason, for the learner and the instructor."""
+    from . import batch
+    from .bubblewrap import SandboxUnavailable
 
     started = time.monotonic()
     source = root / "source"
@@ -286,13 +322,16 @@ def grade_submission(root: Path) -> dict:
     notebook, why = choose_submission(root / "submission", chapter)
     if notebook is None:
         return results_json(None, seconds=time.monotonic() - started, note=why)
-    checks = source / config["checks"] if config.get("checks") else None
     work = Path(tempfile.mkdtemp(prefix="gmc-gradescope-"))
     try:
-        settings = batch.Settings(out=work / "results.csv", chapter=chapter, jobs=1,
-                                  cell_timeout=float(config["cell_timeout"]), timeout=float(config["timeout"]),
-                                  memory_mb=int(config["memory_mb"]), fresh=True, checks=checks)
-        rows = batch.grade([notebook], settings, log=lambda line: print(line, flush=True))
+        settings = settings_for(config, source, work)
+        try:
+            rows = batch.grade([notebook], settings, log=lambda line: print(line, flush=True))
+        except SandboxUnavailable as err:
+            reason = str(err).rstrip(".")
+            print(SANDBOX_HELP.format(reason=reason, chapter=chapter), flush=True)
+            return results_json(None, seconds=time.monotonic() - started,
+                                note=SANDBOX_FAILED.format(reason=reason))
         hidden = [name for name, (_, extra) in batch.chapter_questions(settings)[chapter].items() if extra]
     finally:
         shutil.rmtree(work, ignore_errors=True)
