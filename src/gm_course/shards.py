@@ -134,45 +134,60 @@ def _manifests(inputs) -> list[Path]:
     return list(dict.fromkeys(p.resolve() for p in found))
 
 
+def _journal_of(manifest: Path) -> Path:
+    return manifest.with_name(manifest.name[: -len(".shard.json")] + ".jsonl")
+
+
 def load_shards(inputs) -> list[dict]:
-    """The rows of every shard named, checked to form exactly one whole class."""
+    """The rows of every shard named, checked to form exactly one whole class.
+
+    The manifests are all read first, so that the message names the real problem: shards of
+    different splits or chapters, then a shard given twice, a missing shard, an unfinished
+    one, a shard without a result for one of its submissions, a submission in two shards."""
     from .batch import load_journal
 
-    shards, by_number, owner = [], {}, {}
+    infos = []
     for path in _manifests(inputs):
         try:
             info = json.loads(path.read_text(encoding="utf-8"))
             k, n, wanted = int(info["shard"]), int(info["of"]), dict(info["submissions"])
         except (ValueError, KeyError, TypeError) as err:
             raise MergeError(f"{path}: not a readable shard manifest ({err})") from None
-        if k in by_number:
-            raise MergeError(f"shard {k}/{n} is given twice: {by_number[k]} and {path}")
-        by_number[k] = path
-        if not info.get("finished"):
-            raise MergeError(f"{path}: shard {k}/{n} did not finish; run the same command again")
-        journal = load_journal(path.with_name(path.name[: -len(".shard.json")] + ".jsonl"))
-        missing = [key for p, key in wanted.items() if p not in journal]
-        if missing:
-            raise MergeError(f"{path}: shard {k}/{n} has no result for {len(missing)} submission(s) "
-                             f"(e.g. {missing[0]}); run it again")
-        for p, key in wanted.items():
-            if owner.setdefault(key, path) != path:
-                raise MergeError(f"{key} is in two shards: {owner[key]} and {path}")
-        shards.append({"path": path, "shard": k, "of": n, "chapter": info.get("chapter", ""),
-                       "rows": [{**journal[p], "relative": key} for p, key in wanted.items()]})
-    if not shards:
+        infos.append({"path": path, "shard": k, "of": n, "chapter": str(info.get("chapter") or ""),
+                      "finished": bool(info.get("finished")), "wanted": wanted})
+    if not infos:
         raise MergeError("no shard results given")
-    counts = {s["of"] for s in shards}
+    counts = {i["of"] for i in infos}
     if len(counts) > 1:
         raise MergeError(f"shards of different splits cannot be merged (N = {sorted(counts)})")
-    chapters = {s["chapter"] for s in shards}
+    chapters = {i["chapter"] for i in infos}
     if len(chapters) > 1:
         raise MergeError(f"shards graded with different --chapter values: {sorted(chapters)}")
-    n = counts.pop()
+    n, by_number = counts.pop(), {}
+    for info in infos:
+        k = info["shard"]
+        if k in by_number:
+            raise MergeError(f"shard {k}/{n} is given twice: {by_number[k]} and {info['path']}")
+        by_number[k] = info["path"]
     absent = sorted(set(range(1, n + 1)) - set(by_number))
     if absent:
         raise MergeError(f"missing shard(s) {', '.join(f'{k}/{n}' for k in absent)}: "
                          f"{len(by_number)} of {n} given")
+    shards, owner = [], {}
+    for info in sorted(infos, key=lambda i: i["shard"]):
+        path, k, wanted = info["path"], info["shard"], info["wanted"]
+        if not info["finished"]:
+            raise MergeError(f"{path}: shard {k}/{n} did not finish; run the same command again")
+        journal = load_journal(_journal_of(path))
+        missing = [key for p, key in wanted.items() if p not in journal]
+        if missing:
+            raise MergeError(f"{path}: shard {k}/{n} has no result for {len(missing)} submission(s) "
+                             f"(e.g. {missing[0]}); run it again")
+        for key in wanted.values():
+            if owner.setdefault(key, path) != path:
+                raise MergeError(f"{key} is in two shards: {owner[key]} and {path}")
+        shards.append({"path": path, "shard": k, "of": n, "chapter": info["chapter"],
+                       "rows": [{**journal[p], "relative": key} for p, key in wanted.items()]})
     return shards
 
 
@@ -183,6 +198,11 @@ def merge(out: Path, inputs, log: Callable[[str], None] = print) -> list[dict]:
 
     shards = load_shards(inputs)
     settings = batch.Settings(out=Path(out))
+    for shard in shards:  # merging into a shard's own files would overwrite its results
+        mine = {_journal_of(shard["path"]).resolve(), shard["path"].with_suffix("").with_suffix(".csv").resolve()}
+        if {settings.out.resolve(), settings.journal.resolve()} & mine:
+            raise MergeError(f"{settings.out}: that is where shard {shard['shard']}/{shard['of']} keeps "
+                             "its results; write the merged CSV under another name")
     questions = batch.chapter_questions(settings)
     rows = []
     for shard in sorted(shards, key=lambda s: s["shard"]):
