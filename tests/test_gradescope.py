@@ -106,8 +106,16 @@ for folder in (os.path.join({root!r}, "results"), "/autograder/results"):
             json.dump(fake, f)
     except OSError:
         pass
+# a detached process that waits for the grader's own results.json and then replaces it
 target = os.path.join({root!r}, "results", "results.json")
-later = f"import json, time; time.sleep(2); json.dump({{fake!r}}, open({{target!r}}, 'w'))"
+later = f"""
+import json, os, time
+for _ in range(150):
+    time.sleep(0.2)
+    if os.path.exists({{target!r}}) and "hacked" not in open({{target!r}}).read():
+        json.dump({{fake!r}}, open({{target!r}}, "w"))
+        break
+"""
 subprocess.Popen([sys.executable, "-c", later], start_new_session=True)
 print("Score: 4/4 points")
 ''',
@@ -251,26 +259,33 @@ def _notebook_bytes(nb) -> bytes:
     return nbformat.writes(nb).encode("utf-8")
 
 
+def _hostile(root: Path) -> bytes:
+    """The exercise notebook (0 points) with the attacks of :data:`HOSTILE` on ``root``."""
+    nb = copy.deepcopy(_nb("exercises"))
+    for code in HOSTILE:
+        nb.cells.append(nbformat.v4.new_code_cell(
+            code.format(root=str(root), marker=MARKER, answers=_answers())))
+    return _notebook_bytes(nb)
+
+
 @needs_sandbox
 def test_gradescope_end_to_end(image):
     solutions = (ROOT / "solutions" / f"{CH1}.ipynb").read_bytes()
     wrong = copy.deepcopy(_nb("solutions"))
     next(c for c in wrong.cells if c.get("id") == "q2-answer").source = WRONG_CONDITIONAL
-    hostile_root = image["base"] / "hostile"
-    hostile = copy.deepcopy(_nb("exercises"))
-    for code in HOSTILE:
-        hostile.cells.append(nbformat.v4.new_code_cell(
-            code.format(root=str(hostile_root), marker=MARKER, answers=_answers())))
     cases = {"solutions": {f"{CH1}.ipynb": solutions},
              "wrong": {f"learner/{CH1}.ipynb": _notebook_bytes(wrong), "notes.txt": b"hi"},
-             "hostile": {f"{CH1}.ipynb": _notebook_bytes(hostile)}}
+             "hostile": {f"{CH1}.ipynb": _hostile(image["base"] / "hostile")},
+             "unsafe": {f"{CH1}.ipynb": _hostile(image["base"] / "unsafe")}}
     roots = {name: _container(image, name, files) for name, files in cases.items()}
     secret = (roots["hostile"] / "source" / "hidden_checks.py").read_bytes()
+    # the same attack against a zip built with --unsafe-no-sandbox (what it writes in config.json)
+    config = json.loads((roots["unsafe"] / "source" / "config.json").read_text())
+    (roots["unsafe"] / "source" / "config.json").write_text(json.dumps({**config, "sandbox": False}))
     # one container per submission, as on Gradescope; started together to save time
     procs = {name: _start(image, root) for name, root in roots.items()}
-    results = {}
-    for name, proc in procs.items():
-        results[name], _ = _finish(proc, roots[name])
+    unsafe_log = procs.pop("unsafe").communicate(timeout=180)[0].decode(errors="replace")
+    results = {name: _finish(proc, roots[name])[0] for name, proc in procs.items()}
 
     # (a) the solutions: full marks, every check passed, hidden ones shown after the due date
     full = results["solutions"]
@@ -305,9 +320,19 @@ def test_gradescope_end_to_end(image):
     assert bad["extra_data"]["sha256"] == hashlib.sha256(cases["hostile"][f"{CH1}.ipynb"]).hexdigest()
     assert (roots["hostile"] / "source" / "hidden_checks.py").read_bytes() == secret
     assert sorted(p.name for p in (roots["hostile"] / "results").iterdir()) == ["results.json"]
-    time.sleep(2.5)  # the detached writer would have struck by now, had it survived
+    time.sleep(2.0)  # the detached writer would have struck by now, had it survived
     again = json.loads((roots["hostile"] / "results" / "results.json").read_text())
     assert again == bad
+
+    # without the sandbox the attack is real: the private checks are read, the answers run,
+    # and a process left behind replaces the grader's results.json after it was written
+    assert "timeout 4/4" in unsafe_log and "score 4" in unsafe_log, unsafe_log[-2000:]
+    path = roots["unsafe"] / "results" / "results.json"
+    for _ in range(100):
+        if "hacked" in path.read_text():
+            break
+        time.sleep(0.1)
+    assert json.loads(path.read_text())["score"] == 100.0
 
 
 @needs_sandbox
