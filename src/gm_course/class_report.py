@@ -10,7 +10,8 @@
   number of submissions per status; the slowest submissions. Every string that comes from
   a submission (file names, messages) is HTML-escaped.
 - ``grades_canvas.csv``: one row per learner, ``student_id`` then one column of points per
-  chapter (the best submission when a learner has several), for a gradebook import.
+  chapter (the best submission when a learner has several; a ``wrong_chapter`` file gives
+  no points, an ``invalid`` one of a known chapter 0), for a gradebook import.
 
 The **student identifier** (:func:`student_id`) comes from the submission's path below the
 folder that was graded (its *key*, see :mod:`gm_course.shards`):
@@ -36,6 +37,8 @@ import re
 import statistics
 from collections import Counter, defaultdict
 from pathlib import Path, PurePosixPath
+
+from .batch import STATUSES  # their order orders equal counts on the page
 
 SUMMARY, CANVAS = "summary.html", "grades_canvas.csv"
 TOP_REASONS, SLOWEST = 5, 10
@@ -68,8 +71,10 @@ def reason_key(reason: str) -> str:
 
 
 def _bins(scores: list[float], max_points: float) -> list[dict]:
-    """Integer points 0..max when max <= 20, else ten equal bins (the last one closed)."""
-    if max_points <= 20 and float(max_points).is_integer():
+    """One bin per integer point 0..max when max <= 20 and every score is whole, else ten
+    equal bins (the last one closed), so that every score falls in exactly one bin."""
+    whole = all(float(s).is_integer() for s in scores)
+    if max_points <= 20 and float(max_points).is_integer() and whole:
         edges = [(v, v) for v in range(int(max_points) + 1)]
         labels = [str(v) for v in range(int(max_points) + 1)]
         counts = [sum(1 for s in scores if s == v) for v in range(int(max_points) + 1)]
@@ -84,6 +89,12 @@ def _bins(scores: list[float], max_points: float) -> list[dict]:
             for label, (lo, hi), c in zip(labels, edges, counts)]
 
 
+def _most_common(texts: list[str]) -> str:
+    """The most frequent text (the first in sorted order among equals): one example that does
+    not depend on the order in which the submissions finished."""
+    return min(Counter(texts).items(), key=lambda kv: (-kv[1], kv[0]))[0]
+
+
 def summarize(rows: list[dict], questions: dict | None = None) -> dict:
     """Everything the page shows, as plain data.
 
@@ -95,6 +106,7 @@ def summarize(rows: list[dict], questions: dict | None = None) -> dict:
     """
     questions = questions or {}
     statuses = Counter(r.get("status", "") for r in rows)
+    rank = {s: i for i, s in enumerate(STATUSES)}
     chapters = {}
     for chapter in sorted({r.get("chapter") or "" for r in rows} - {""}):
         mine = [r for r in rows if r.get("chapter") == chapter]
@@ -118,7 +130,8 @@ def summarize(rows: list[dict], questions: dict | None = None) -> dict:
                 "failed": len(failed),
                 "not_attempted": sum(q.get("status") == "TODO" for q in results),
                 "pass_rate": sum(q.get("status") == "PASS" for q in results) / len(results),
-                "reasons": [{"reason": key, "count": len(v), "example": v[0]} for key, v in top],
+                "reasons": [{"reason": key, "count": len(v), "example": _most_common(v)}
+                            for key, v in top],
                 "other_reasons": len(groups) - len(top),
             })
         scores = [float(r.get("points", 0)) for r in graded]
@@ -131,24 +144,33 @@ def summarize(rows: list[dict], questions: dict | None = None) -> dict:
             "histogram": _bins(scores, max_points), "questions": per_question,
         }
     timed = sorted((r for r in rows if r.get("seconds") is not None),
-                   key=lambda r: -float(r.get("seconds", 0)))[:SLOWEST]
+                   key=lambda r: (-float(r.get("seconds", 0)), str(r.get("submission", ""))))[:SLOWEST]
     slowest = [{"submission": str(r.get("submission", "")), "status": r.get("status", ""),
                 "seconds": float(r.get("seconds", 0)), "message": str(r.get("message", ""))}
                for r in timed]
     ids = Counter((student_id(r, questions), r.get("chapter") or "") for r in rows)
-    return {"submissions": len(rows), "statuses": dict(sorted(statuses.items(), key=lambda kv: -kv[1])),
+    return {"submissions": len(rows), "statuses": dict(sorted(statuses.items(), key=lambda kv: (-kv[1], rank.get(kv[0], len(rank)), kv[0]))),
             "chapters": chapters, "slowest": slowest,
             "students": len({s for s, _ in ids}),
             "repeated": sorted(f"{s} ({c or 'no chapter'}: {n})" for (s, c), n in ids.items() if n > 1)}
+
+
+def _graded_chapter(row: dict, questions: dict) -> str:
+    """The chapter a row gives points in: none for ``wrong_chapter`` (the notebook of another
+    chapter than ``--chapter`` was not graded) or a chapter without graded questions."""
+    chapter = row.get("chapter") or ""
+    if row.get("status") == "wrong_chapter" or (questions and chapter not in questions):
+        return ""
+    return chapter
 
 
 def canvas_rows(rows: list[dict], questions: dict | None = None) -> tuple[list[str], list[dict]]:
     """``(columns, rows)`` of ``grades_canvas.csv``: ``student_id``, one points column per chapter."""
     questions = questions or {}
     best: dict[str, dict[str, float]] = defaultdict(dict)
-    chapters = sorted({r.get("chapter") or "" for r in rows} - {""})
+    chapters = sorted({c for r in rows if (c := _graded_chapter(r, questions))})
     for r in rows:
-        sid, chapter = student_id(r, questions), r.get("chapter") or ""
+        sid, chapter = student_id(r, questions), _graded_chapter(r, questions)
         best[sid]  # a learner whose only file was unreadable still gets a row
         if chapter:
             points = float(r.get("points", 0))
@@ -241,6 +263,9 @@ def render_html(summary: dict, title: str) -> str:
     out.append("</tbody></table>")
     for chapter, ch in summary["chapters"].items():
         out.append(f'<h2 id="{_e("chapter-" + chapter)}">{_e(chapter)}</h2>')
+        if not ch["graded"]:  # e.g. only wrong_chapter files: nothing to plot
+            out.append(f'<p>{ch["submissions"]} submission(s), none graded (see the statuses).</p>')
+            continue
         out.append(f'<p>{ch["submissions"]} submission(s), {ch["graded"]} graded; mean {_fmt(ch["mean"])}, '
                    f'median {_fmt(ch["median"])} of {_fmt(ch["max_points"])} points; '
                    f'{ch["full_marks"]} with full marks.</p>')
