@@ -275,6 +275,9 @@ def test_feedback_stays_per_learner(report):
     (f"{CH1}.ipynb", CH1),
     ("alice.ipynb", "alice"),
     ("alice\\" + f"{CH1}.ipynb", "alice"),
+    (f"{CH1}/alice/notebook.ipynb", "alice"),  # a folder per chapter, then per learner
+    (f"{CH1}/alice_{CH1}.ipynb", "alice"),
+    (f"{CH1}/{CH1}.ipynb", CH1),
 ])
 def test_student_id_rule(key, expected):
     assert student_id({"relative": key, "chapter": CH1}, [CH1]) == expected
@@ -303,6 +306,13 @@ def test_canvas_keeps_the_best_submission_and_ignores_a_wrong_chapter_file():
     page = class_report.render_html(summary, "t")
     assert f"{ch2}</h2>\n<p>1 submission(s), none graded" in page
     assert page.count('class="histogram"') == 1  # none for a chapter with nothing graded
+
+
+def test_an_identifier_a_spreadsheet_would_run_is_written_as_text():
+    rows = [row("=HYPERLINK(1)"), {**row("x"), "relative": f"@SUM(1)/{CH1}.ipynb"},
+            row("alice")]
+    _, canvas = class_report.canvas_rows(rows, {CH1: {}})
+    assert [r["student_id"] for r in canvas] == ["'=HYPERLINK(1)", "'@SUM(1)", "alice"]
 
 
 def test_every_score_falls_in_one_histogram_bin():

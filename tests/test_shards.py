@@ -209,7 +209,8 @@ def test_merge_refuses_to_overwrite_a_shards_own_results(graded, capsys, tmp_pat
 
 @pytest.mark.parametrize("given, why", [("0/2", "K must be between 1 and N"),
                                         ("3/2", "K must be between 1 and N"),
-                                        ("x", "expected K/N"), ("1/0", "K must be between")])
+                                        ("x", "expected K/N"), ("", "expected K/N"),
+                                        ("1/0", "N, the number of shards, must be at least 1")])
 def test_a_bad_shard_is_a_clear_error(given, why, capsys, tmp_path):
     code = cli.main(["grade", str(tmp_path), "--out", str(tmp_path / "r.csv"), "--shard", given])
     err = capsys.readouterr().err

@@ -17,13 +17,19 @@ The **student identifier** (:func:`student_id`) comes from the submission's path
 folder that was graded (its *key*, see :mod:`gm_course.shards`):
 
 1. in a subfolder (``submissions/alice/anything.ipynb``): the first folder's name, ``alice``
-   (a course platform's download with one folder per learner);
+   (a course platform's download with one folder per learner); a folder named exactly as a
+   chapter id is passed over (``submissions/01_density_by_counting/alice/x.ipynb`` gives
+   ``alice``, ``submissions/01_density_by_counting/alice.ipynb`` goes on to rule 2);
 2. otherwise the file name without ``.ipynb`` and without any chapter id, with the
    separators around it (``_ - . space``) trimmed: ``alice_01_density_by_counting.ipynb``
    and ``01_density_by_counting-alice.ipynb`` give ``alice``; where the chapter id stood
    between two parts, one ``_`` joins them (``alice_01_density_by_counting_v2`` ->
    ``alice_v2``);
 3. if nothing is left (``01_density_by_counting.ipynb``), the file name without ``.ipynb``.
+
+An identifier that a spreadsheet would take for a formula (starting with ``= + - @``, a tab
+or a carriage return) gets a leading ``'`` in ``grades_canvas.csv``, so that opening the file
+runs nothing.
 
 The numbers (:func:`summarize`) are computed apart from the page (:func:`render_html`).
 """
@@ -52,12 +58,14 @@ def student_id(row: dict, chapters=()) -> str:
     """The learner's identifier from the submission's key (rule in the module docstring)."""
     key = row.get("relative") or Path(str(row.get("submission", ""))).name
     parts = PurePosixPath(str(key).replace("\\", "/")).parts
-    if len(parts) > 1:
-        return parts[0]
-    name = parts[0] if parts else ""
+    known = {*chapters, row.get("chapter") or ""} - {""}
+    folders = [p for p in parts[:-1] if p not in known]  # a folder per chapter names no one
+    if folders:
+        return folders[0]
+    name = parts[-1] if parts else ""
     stem = name[: -len(".ipynb")] if name.lower().endswith(".ipynb") else name
     cleaned = stem
-    for chapter in sorted({*chapters, row.get("chapter") or ""}, key=len, reverse=True):
+    for chapter in sorted(known, key=len, reverse=True):
         if chapter:
             cleaned = cleaned.replace(chapter, "\0")
     # where a chapter id stood between two parts, one "_" joins them
@@ -164,6 +172,11 @@ def _graded_chapter(row: dict, questions: dict) -> str:
     return chapter
 
 
+def _no_formula(text: str) -> str:
+    """A cell a spreadsheet shows as text: a leading ``'`` before ``= + - @``, tab or CR."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def canvas_rows(rows: list[dict], questions: dict | None = None) -> tuple[list[str], list[dict]]:
     """``(columns, rows)`` of ``grades_canvas.csv``: ``student_id``, one points column per chapter."""
     questions = questions or {}
@@ -175,7 +188,7 @@ def canvas_rows(rows: list[dict], questions: dict | None = None) -> tuple[list[s
         if chapter:
             points = float(r.get("points", 0))
             best[sid][chapter] = max(points, best[sid].get(chapter, points))
-    out = [{"student_id": sid, **{c: f"{v:g}" for c, v in marks.items()}}
+    out = [{"student_id": _no_formula(sid), **{c: f"{v:g}" for c, v in marks.items()}}
            for sid, marks in sorted(best.items())]
     return ["student_id", *chapters], out
 

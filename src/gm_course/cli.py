@@ -76,7 +76,7 @@ def _grade(args) -> int:
     from .shards import parse_shard
 
     try:
-        shard = parse_shard(args.shard) if args.shard else None
+        shard = parse_shard(args.shard) if args.shard is not None else None  # '' is an error
     except ValueError as err:
         print(f"gm-course grade: {err}", file=sys.stderr)
         return 2

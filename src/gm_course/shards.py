@@ -41,6 +41,8 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not match:
         raise ValueError(f"--shard {text!r}: expected K/N, e.g. 3/8")
     k, n = int(match[1]), int(match[2])
+    if n < 1:
+        raise ValueError(f"--shard {text!r}: N, the number of shards, must be at least 1")
     if not 1 <= k <= n:
         raise ValueError(f"--shard {text!r}: K must be between 1 and N (shards are numbered from 1)")
     return k, n
