@@ -216,3 +216,29 @@ def test_a_bad_shard_is_a_clear_error(given, why, capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 2 and f"gm-course grade: --shard {given!r}: {why}" in err
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_merge_refuses_shards_that_saw_different_classes(graded, capsys, tmp_path):
+    copy = _copy_shard(graded["shards"][1], tmp_path / "copy", "s2")
+    # shard 2/2 started again after a late file (of shard 1) had come in
+    files, _ = batch.find_submissions([graded["folder"]])
+    late = graded["folder"] / f"fay_{CH1}.ipynb"
+    assert shards.shard_of(late.name, 2) == 1
+    shards.select([graded["folder"]], files + [late], batch.Settings(out=copy, shard=(2, 2)))
+    manifest = copy.with_suffix(".shard.json")
+    data = json.loads(manifest.read_text())
+    assert data["class"]["submissions"] == len(CLASS) + 1
+    manifest.write_text(json.dumps({**data, "finished": True}))  # and ran to the end
+    code, err = _merge(capsys, tmp_path / "m.csv", graded["shards"][0], copy)
+    assert code == 2 and "the shards did not see the same class" in err
+    assert "shard 1/2: 5, shard 2/2: 6" in err
+
+
+def test_merge_refuses_shards_that_do_not_add_up_to_their_class(graded, capsys, tmp_path):
+    copy = _copy_shard(graded["shards"][1], tmp_path / "copy", "s2")
+    manifest = copy.with_suffix(".shard.json")
+    data = json.loads(manifest.read_text())
+    data["submissions"] = dict(list(data["submissions"].items())[:1])  # one was dropped
+    manifest.write_text(json.dumps(data))
+    code, err = _merge(capsys, tmp_path / "m.csv", graded["shards"][0], copy)
+    assert code == 2 and "the shards hold 4 submission(s) of a class of 5" in err

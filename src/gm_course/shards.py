@@ -11,10 +11,12 @@ A batch scheduler (a Slurm job array, a Kubernetes Indexed Job) starts N copies 
   Python versions and runs, and close to even over a class.
 
 Beside its CSV each shard writes ``<out>.shard.json`` (which shard, of how many, which
-chapter, the key and path of every submission it selected, and whether it finished).
+chapter, the key and path of every submission it selected, how many submissions the whole
+class had and a SHA-256 of their keys, and whether it finished).
 ``gm-course merge-grades OUT.csv SHARD_FILES_OR_FOLDERS...`` reads those manifests and the
 shards' journals, refuses a merge that would be wrong (a missing, repeated or unfinished
-shard, shards of different N or chapters, a submission in two shards), then writes the
+shard, shards of different N or chapters, shards that saw different classes because files
+were added or removed between their runs, a submission in two shards), then writes the
 merged CSV, its journal, one feedback file per learner and the class report
 (:mod:`gm_course.class_report`), as one unsharded run would have.
 """
@@ -69,6 +71,12 @@ def submission_keys(paths, files) -> dict[Path, str]:
     return keys
 
 
+def class_digest(keys) -> str:
+    """SHA-256 of a class's submission keys (sorted, one per line): the same for every shard
+    that saw the same files."""
+    return hashlib.sha256("\n".join(sorted(keys)).encode("utf-8")).hexdigest()
+
+
 def manifest_path(out: Path) -> Path:
     return Path(out).with_suffix(".shard.json")
 
@@ -93,6 +101,7 @@ def select(paths, files, settings) -> tuple[list[Path], dict[Path, str]]:
     Path(settings.out).parent.mkdir(parents=True, exist_ok=True)
     _write_json(manifest_path(settings.out), {
         "shard": k, "of": n, "chapter": settings.chapter or "", "finished": False,
+        "class": {"submissions": len(keys), "sha256": class_digest(keys.values())},
         "submissions": {str(f.resolve()): keys[f] for f in chosen}})
     return chosen, {f: keys[f] for f in chosen}
 
@@ -155,8 +164,10 @@ def load_shards(inputs) -> list[dict]:
             k, n, wanted = int(info["shard"]), int(info["of"]), dict(info["submissions"])
         except (ValueError, KeyError, TypeError) as err:
             raise MergeError(f"{path}: not a readable shard manifest ({err})") from None
+        seen = info.get("class") if isinstance(info.get("class"), dict) else {}
         infos.append({"path": path, "shard": k, "of": n, "chapter": str(info.get("chapter") or ""),
-                      "finished": bool(info.get("finished")), "wanted": wanted})
+                      "finished": bool(info.get("finished")), "wanted": wanted,
+                      "class": (seen.get("submissions"), seen.get("sha256")) if seen else None})
     if not infos:
         raise MergeError("no shard results given")
     counts = {i["of"] for i in infos}
@@ -165,6 +176,13 @@ def load_shards(inputs) -> list[dict]:
     chapters = {i["chapter"] for i in infos}
     if len(chapters) > 1:
         raise MergeError(f"shards graded with different --chapter values: {sorted(chapters)}")
+    classes = {i["class"] for i in infos if i["class"]}
+    if len(classes) > 1:
+        sizes = ", ".join(f"shard {i['shard']}/{i['of']}: {i['class'][0]}" for i in
+                          sorted(infos, key=lambda i: i["shard"]) if i["class"])
+        raise MergeError("the shards did not see the same class (files were added, removed or "
+                         f"renamed between their runs; submissions seen by {sizes}): grade every "
+                         "shard again from the same folder")
     n, by_number = counts.pop(), {}
     for info in infos:
         k = info["shard"]
@@ -190,6 +208,12 @@ def load_shards(inputs) -> list[dict]:
                 raise MergeError(f"{key} is in two shards: {owner[key]} and {path}")
         shards.append({"path": path, "shard": k, "of": n, "chapter": info["chapter"],
                        "rows": [{**journal[p], "relative": key} for p, key in wanted.items()]})
+    if classes:
+        size, digest = classes.pop()
+        keys = [key for info in infos for key in info["wanted"].values()]
+        if len(keys) != size or class_digest(keys) != digest:
+            raise MergeError(f"the shards hold {len(keys)} submission(s) of a class of {size}: "
+                             "their manifests do not add up to the class they were cut from")
     return shards
 
 
