@@ -1,9 +1,11 @@
 """Oracle tests of gm_course.vae: exact linear-Gaussian identities, KLs, the ELBO bounds."""
 
+import math
+
 import pytest
 import torch
 
-from gm_course import densities, vae
+from gm_course import densities, quadrature, vae
 
 
 def _model(seed=0, D=3, d=2, sigma=0.5):
@@ -73,3 +75,24 @@ def test_bad_arguments_raise():
         vae.LinearGaussianModel(torch.ones(2, 1), torch.zeros(3), 1.0)
     with pytest.raises(ValueError, match="latent_dim"):
         vae.VAE(latent_dim=0)
+
+
+def test_aggregated_posterior_log_prob_is_the_mixture_of_encodings():
+    g = torch.Generator().manual_seed(7)
+    z = 2 * torch.randn(50, 2, dtype=torch.float64, generator=g)
+    mean = torch.randn(30, 2, dtype=torch.float64, generator=g)
+    log_std = 0.5 * torch.randn(30, 2, dtype=torch.float64, generator=g) - 1.0
+    direct = vae.diagonal_gaussian_log_prob(z[:, None, :], mean[None], log_std[None])  # (50, 30)
+    expected = torch.logsumexp(direct, 1) - math.log(30)
+    assert torch.allclose(vae.aggregated_posterior_log_prob(z, mean, log_std), expected,
+                          rtol=0, atol=1e-10)
+    # one encoding: the Gaussian density itself; and it integrates to 1 on a grid
+    one = vae.aggregated_posterior_log_prob(z, mean[:1], log_std[:1])
+    assert torch.allclose(one, vae.diagonal_gaussian_log_prob(z, mean[:1], log_std[:1]))
+    grid = quadrature.Grid(-9.0, 9.0, 360)
+    total = grid.evaluate(lambda p: vae.aggregated_posterior_log_prob(p, mean, log_std))
+    assert abs(float(quadrature.log_partition(total, grid))) < 1e-6
+    with pytest.raises(ValueError, match="log_std"):
+        vae.aggregated_posterior_log_prob(z, mean, log_std[:, :1])
+    with pytest.raises(ValueError, match="mean"):
+        vae.aggregated_posterior_log_prob(z, mean[:, :1], log_std[:, :1])

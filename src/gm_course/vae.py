@@ -32,6 +32,7 @@ from .densities import Gaussian
 
 __all__ = [
     "diagonal_gaussian_log_prob",
+    "aggregated_posterior_log_prob",
     "kl_to_standard_normal",
     "gaussian_kl",
     "LinearGaussianModel",
@@ -49,6 +50,29 @@ def _randn(shape, like: torch.Tensor, generator: torch.Generator | None) -> torc
 def diagonal_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
     """log N(x; m, diag(e^{2 log_std})) summed over the last axis: ``(N, D) -> (N,)``."""
     return (-0.5 * ((x - mean) * torch.exp(-log_std)) ** 2 - log_std - 0.5 * LOG_2PI).sum(-1)
+
+
+def aggregated_posterior_log_prob(z: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """log q(z) = log (1/N) Σ_i N(z; m_i, diag e^{2 log_std_i}), the aggregated posterior.
+
+    The mixture of the N encodings of a data set, evaluated at M codes. The square in each
+    exponent is expanded, Σ_j (z_j² − 2 z_j m_ij + m_ij²) / s_ij², so the (M, N) table costs
+    two matrix products instead of an (M, N, d) tensor. Chapter 12.
+
+    Args:
+        z: codes ``(M, d)``. mean, log_std: the encodings ``(N, d)``.
+
+    Returns:
+        ``(M,)``.
+    """
+    z = as_points(z, name="z")
+    mean = as_points(mean, dim=z.shape[1], name="mean")
+    if log_std.shape != mean.shape:
+        raise ValueError(f"log_std must have the shape of mean {tuple(mean.shape)}, got {tuple(log_std.shape)}")
+    prec = torch.exp(-2 * log_std)                                            # 1 / s², (N, d)
+    quad = (z**2) @ prec.T - 2 * z @ (mean * prec).T + (mean**2 * prec).sum(-1)  # (M, N)
+    log_n = -0.5 * quad - log_std.sum(-1) - 0.5 * z.shape[1] * LOG_2PI
+    return torch.logsumexp(log_n, dim=1) - math.log(mean.shape[0])
 
 
 def kl_to_standard_normal(mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
