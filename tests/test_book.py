@@ -2,6 +2,7 @@
 
 import re
 
+import nbformat
 import yaml
 
 from conftest import ROOT, toc_chapters
@@ -37,3 +38,32 @@ def test_pages_workflow_publishes_what_make_book_builds():
     uploads = [s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact")]
     assert uploads and uploads[0]["with"]["path"] == "_build/html"
     assert any(s.get("uses", "").startswith("actions/deploy-pages") for s in steps)
+
+
+MAX_CODE_LINE = 88  # characters; CONTRIBUTING.md: the site shows such lines without scrolling
+NOTEBOOK_FOLDERS = ("book", "solutions", "exercises")
+
+
+def long_code_lines(path, limit=MAX_CODE_LINE):
+    """``"file: cell N line M (L chars)"`` for each code line of ``path`` longer than ``limit``.
+
+    N counts every cell of the notebook from 1, as Jupyter shows them; M counts the lines of
+    that cell from 1.
+    """
+    nb = nbformat.read(path, as_version=4)
+    name = path.relative_to(ROOT).as_posix()
+    return [
+        f"{name}: cell {n} line {m} ({len(line)} chars)"
+        for n, cell in enumerate(nb.cells, start=1) if cell.cell_type == "code"
+        for m, line in enumerate(cell.source.splitlines(), start=1) if len(line) > limit
+    ]
+
+
+def test_notebook_code_lines_fit_in_88_characters():
+    notebooks = sorted(p for folder in NOTEBOOK_FOLDERS for p in (ROOT / folder).glob("*.ipynb"))
+    assert notebooks, "no notebooks found"
+    too_long = [entry for path in notebooks for entry in long_code_lines(path)]
+    assert not too_long, (
+        f"{len(too_long)} code lines longer than {MAX_CODE_LINE} characters "
+        "(break them where a reader would):\n" + "\n".join(too_long)
+    )
