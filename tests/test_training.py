@@ -68,6 +68,28 @@ def test_ema_is_running_average_of_parameters():
     assert fit(model, loss_fn, steps=2, lr=0.01).ema_model is None
 
 
+def test_ema_of_every_tensor_matches_the_recursion_exactly():
+    # Several parameter tensors: the EMA copy equals d θ̄ + (1 − d) θ, step by step, bit for bit.
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    gen = torch.Generator().manual_seed(1)
+    d, history = 0.8, []
+
+    def loss_fn(step):
+        history.append([p.detach().clone() for p in model.parameters()])
+        return model(torch.randn(16, 3, generator=gen)).square().mean()
+
+    result = fit(model, loss_fn, steps=5, lr=0.05, ema_decay=d)
+    expected = [p.clone() for p in history[0]]
+    for k in range(1, 5):
+        for e, p in zip(expected, history[k]):
+            e.lerp_(p, 1 - d)
+    for e, p in zip(expected, model.parameters()):
+        e.lerp_(p.detach(), 1 - d)
+    for e, p in zip(expected, result.ema_model.parameters()):
+        assert torch.equal(e, p)
+
+
 def test_fused_adam_takes_the_same_steps():
     runs = []
     for fused in (False, True):

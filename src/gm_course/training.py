@@ -149,6 +149,7 @@ def fit(
         ema_model = copy.deepcopy(model)
         for p in ema_model.parameters():
             p.requires_grad_(False)
+        ema_params = list(ema_model.parameters())
     result = FitResult(model=model, ema_model=ema_model)
 
     iterator = range(steps)
@@ -174,8 +175,9 @@ def fit(
         opt.step()
         if ema_model is not None:
             with torch.no_grad():
-                for p_ema, p in zip(ema_model.parameters(), model.parameters()):
-                    p_ema.lerp_(p.detach(), 1.0 - ema_decay)
+                # one fused call for every tensor: the same values as a lerp_ per parameter
+                torch._foreach_lerp_(ema_params, [p.detach() for p in model.parameters()],
+                                     1.0 - ema_decay)
                 for b_ema, b in zip(ema_model.buffers(), model.buffers()):
                     b_ema.copy_(b)
         value = float(loss.detach())
