@@ -112,16 +112,15 @@ class MLPEnergy(torch.nn.Module):
         backward = _BACKWARD[self.activation]
         with torch.no_grad():
             z = x.to(self.net[0].weight.dtype)
-            linears, pre = list(self.net[:-1:2]), []
-            a = z
-            for linear, act in zip(linears, self.net[1::2]):
-                pre.append(linear(a))  # h_l, (N, width_l)
-                a = act(pre[-1])
+            linears, acts = list(self.net[:-1:2]), list(self.net[1::2])
+            pre = [linears[0](z)]  # h_1, (N, width_1)
+            for linear, act in zip(linears[1:], acts):
+                pre.append(linear(act(pre[-1])))  # h_l; a_L itself is not needed
             g = self.net[-1].weight.expand(z.shape[0], -1)  # ∂f/∂a_L, (N, width_L)
             for linear, h in zip(reversed(linears), reversed(pre)):
                 g = backward(g, h) @ linear.weight  # ∂f/∂a_{l-1}
             if self.base_std is not None:
-                g = g - z / self.base_std**2
+                g = torch.add(g, z, alpha=-1.0 / self.base_std**2)  # g − x/s²
         return g.to(x.dtype)
 
 
