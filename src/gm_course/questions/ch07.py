@@ -32,7 +32,7 @@ CHAPTER = "07_forward_and_reverse_diffusion"
 
 def _mixture_cases(seed: int) -> list[Case]:
     rng = expect.local_rng(seed)
-    t64 = lambda a: torch.tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
+    t64 = expect.float64
     cases = [
         Case((t64(rng.normal(0, 2, (6, 2))), t64([0.2, 0.5, 0.3]), t64([[-2.0, 0.0], [1.0, 1.5], [2.0, -2.0]]),
               t64([0.5, 1.0, 2.0])),

@@ -14,17 +14,12 @@ References are written here with numpy in float64 (not with :mod:`gm_course.metr
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..grading import CheckFailed, Question
 from . import expect
-from .expect import Case
+from .expect import Case, float64
 
 CHAPTER = "14_golf_course"
-
-
-def _t(a) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(a, dtype=np.float64))
 
 
 # --- 1. the scorecard -----------------------------------------------------------------------
@@ -57,11 +52,12 @@ def _score_cases() -> list[Case]:
     k3 = rng.choice(2, size=60, p=[0.5, 0.5])
     x3 = holes3[k3] + 0.6 * rng.standard_normal((60, 3))
     return [
-        Case((_t(x1), _t(ring), _t(np.full(8, 1 / 8)), 3 * sd),
+        Case((float64(x1), float64(ring), float64(np.full(8, 1 / 8)), 3 * sd),
              "the 8-Gaussian ring, 500 balls, tilted weights, a fifth of them in the rough"),
-        Case((_t(x2), _t(holes2), _t(w2), 0.9),
+        Case((float64(x2), float64(holes2), float64(w2), 0.9),
              "4 holes with weights 0.4, 0.3, 0.2, 0.1: one starved, one empty, half the balls far away"),
-        Case((_t(x3), _t(holes3), _t([0.5, 0.5]), 1.0), "60 balls in 3 dimensions, 2 holes, radius 1"),
+        Case((float64(x3), float64(holes3), float64([0.5, 0.5]), 1.0),
+             "60 balls in 3 dimensions, 2 holes, radius 1"),
     ]
 
 
@@ -91,12 +87,13 @@ def _chain_reference(path, prior_mean, prior_var, a, b, step_var) -> np.ndarray:
 def _chain_cases() -> list[Case]:
     rng = expect.local_rng(1402)
     return [
-        Case((_t(rng.normal(size=(7, 6))), 0.5, 2.0, _t(rng.uniform(0.5, 1.0, 5)), _t(rng.normal(0, 0.3, 5)),
-              _t(rng.uniform(0.05, 0.4, 5))), "7 paths of 6 states (N = 5 steps), varied coefficients"),
-        Case((_t(rng.normal(size=(3, 2))), -1.0, 0.7, _t([0.6]), _t([0.2]), _t([0.3])),
+        Case((float64(rng.normal(size=(7, 6))), 0.5, 2.0, float64(rng.uniform(0.5, 1.0, 5)),
+              float64(rng.normal(0, 0.3, 5)), float64(rng.uniform(0.05, 0.4, 5))),
+             "7 paths of 6 states (N = 5 steps), varied coefficients"),
+        Case((float64(rng.normal(size=(3, 2))), -1.0, 0.7, float64([0.6]), float64([0.2]), float64([0.3])),
              "3 paths of 2 states (N = 1: a one-stroke chain)"),
-        Case((_t(rng.normal(1.0, 2.0, size=(1, 9))), 1.0, 4.25, _t(np.linspace(0.95, 0.5, 8)),
-              _t(np.linspace(0.02, 0.3, 8)), _t(np.linspace(0.5, 0.01, 8))),
+        Case((float64(rng.normal(1.0, 2.0, size=(1, 9))), 1.0, 4.25, float64(np.linspace(0.95, 0.5, 8)),
+              float64(np.linspace(0.02, 0.3, 8)), float64(np.linspace(0.5, 0.01, 8))),
              "1 path of 9 states, variances from 0.5 down to 0.01"),
     ]
 

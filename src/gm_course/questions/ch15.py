@@ -21,13 +21,9 @@ import torch
 
 from ..grading import Question
 from . import expect
-from .expect import Case
+from .expect import Case, float64
 
 CHAPTER = "15_flow_matching"
-
-
-def _t64(a):
-    return torch.tensor(np.asarray(a, dtype=np.float64))
 
 
 def _velocity_a(x, t):
@@ -40,7 +36,7 @@ def _velocity_b(x, t):
 
 
 def _velocity_np(f, x, t):
-    return f(_t64(x), _t64(t)).numpy()
+    return f(float64(x), float64(t)).numpy()
 
 
 # ----------------------------------------------------------------------------- interpolate
@@ -48,12 +44,12 @@ def _velocity_np(f, x, t):
 def _path_cases(seed: int) -> list[Case]:
     rng = expect.local_rng(seed)
     return [
-        Case((_t64(rng.normal(size=(5, 2))), _t64(rng.normal(3, 1, (5, 2))),
-              _t64([0.0, 0.25, 0.5, 0.9, 1.0])),
+        Case((float64(rng.normal(size=(5, 2))), float64(rng.normal(3, 1, (5, 2))),
+              float64([0.0, 0.25, 0.5, 0.9, 1.0])),
              "5 points in 2-D, t = 0, 0.25, 0.5, 0.9, 1"),
-        Case((_t64(rng.normal(size=(4, 3))), _t64(rng.normal(-2, 2, (4, 3))),
-              _t64(rng.uniform(0, 1, 4))), "4 points in 3-D, random t"),
-        Case((_t64(rng.normal(size=(3, 1))), _t64([[5.0], [-5.0], [1.0]]), _t64([0.1, 0.6, 0.3])),
+        Case((float64(rng.normal(size=(4, 3))), float64(rng.normal(-2, 2, (4, 3))),
+              float64(rng.uniform(0, 1, 4))), "4 points in 3-D, random t"),
+        Case((float64(rng.normal(size=(3, 1))), float64([[5.0], [-5.0], [1.0]]), float64([0.1, 0.6, 0.3])),
              "3 points in 1-D"),
     ]
 
@@ -77,11 +73,11 @@ def check_interpolate_hidden(fn) -> None:
 def _loss_cases(seed: int) -> list[Case]:
     rng = expect.local_rng(seed)
     return [
-        Case((_t64(rng.normal(size=(6, 2))), _t64(rng.normal(2, 1, (6, 2))),
-              _t64(rng.uniform(0, 1, 6)), _velocity_a), "6 pairs in 2-D, a velocity depending on x and t"),
-        Case((_t64(rng.normal(size=(5, 3))), _t64(rng.normal(-1, 2, (5, 3))),
-              _t64([0.0, 0.1, 0.5, 0.8, 1.0]), _velocity_b), "5 pairs in 3-D, t from 0 to 1"),
-        Case((_t64(rng.normal(size=(1, 2))), _t64([[3.0, -1.0]]), _t64([0.3]), _velocity_a),
+        Case((float64(rng.normal(size=(6, 2))), float64(rng.normal(2, 1, (6, 2))),
+              float64(rng.uniform(0, 1, 6)), _velocity_a), "6 pairs in 2-D, a velocity depending on x and t"),
+        Case((float64(rng.normal(size=(5, 3))), float64(rng.normal(-1, 2, (5, 3))),
+              float64([0.0, 0.1, 0.5, 0.8, 1.0]), _velocity_b), "5 pairs in 3-D, t from 0 to 1"),
+        Case((float64(rng.normal(size=(1, 2))), float64([[3.0, -1.0]]), float64([0.3]), _velocity_a),
              "a single pair"),
     ]
 
@@ -107,11 +103,11 @@ def check_cfm_loss_hidden(fn) -> None:
 def _step_cases(seed: int) -> list[Case]:
     rng = expect.local_rng(seed)
     return [
-        Case((_t64(rng.normal(size=(5, 2))), 0.25, 0.125, _velocity_a),
+        Case((float64(rng.normal(size=(5, 2))), 0.25, 0.125, _velocity_a),
              "5 points in 2-D, t = 0.25, dt = 0.125"),
-        Case((_t64(rng.normal(size=(4, 3))), 0.0, 0.5, _velocity_b),
+        Case((float64(rng.normal(size=(4, 3))), 0.0, 0.5, _velocity_b),
              "4 points in 3-D, t = 0, dt = 0.5"),
-        Case((_t64(rng.normal(size=(3, 2))), 0.9, -0.3, _velocity_b),
+        Case((float64(rng.normal(size=(3, 2))), 0.9, -0.3, _velocity_b),
              "3 points, t = 0.9, dt = -0.3 (backwards)"),
     ]
 

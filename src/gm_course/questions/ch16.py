@@ -16,17 +16,12 @@ written here. Input cases are built to expose the usual slips:
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..grading import Question
 from . import expect
-from .expect import Case
+from .expect import Case, float64
 
 CHAPTER = "16_guidance"
-
-
-def _t64(a):
-    return torch.tensor(np.asarray(a, dtype=np.float64))
 
 
 def _logsumexp(a, axis):
@@ -40,7 +35,7 @@ def _eps_cases(seed: int) -> list[Case]:
     rng = expect.local_rng(seed)
     shapes = [(4, 1, 3, 3), (5, 2), (3, 2), (2, 6)]
     ws = [3.0, 0.0, 1.0, -0.5]
-    return [Case((_t64(rng.normal(size=s)), _t64(rng.normal(size=s)), w),
+    return [Case((float64(rng.normal(size=s)), float64(rng.normal(size=s)), w),
                  f"shape {s}, w = {w:g}") for s, w in zip(shapes, ws)]
 
 
@@ -62,11 +57,11 @@ def check_guided_eps_hidden(fn) -> None:
 def _posterior_cases(seed: int) -> list[Case]:
     rng = expect.local_rng(seed)
     return [
-        Case((_t64(rng.normal(-3, 2, (5, 3))), _t64([0.5, 0.3, 0.2])),
+        Case((float64(rng.normal(-3, 2, (5, 3))), float64([0.5, 0.3, 0.2])),
              "5 points, 3 classes, prior (0.5, 0.3, 0.2)"),
-        Case((_t64(rng.normal(-1000, 3, (4, 2))), _t64([0.9, 0.1])),
+        Case((float64(rng.normal(-1000, 3, (4, 2))), float64([0.9, 0.1])),
              "log-likelihoods near -1000, prior (0.9, 0.1)"),
-        Case((_t64(rng.normal(0, 1, (1, 4))), _t64([0.25, 0.25, 0.25, 0.25])),
+        Case((float64(rng.normal(0, 1, (1, 4))), float64([0.25, 0.25, 0.25, 0.25])),
              "a single point, 4 classes, uniform prior"),
     ]
 
@@ -90,13 +85,13 @@ def check_class_posterior_hidden(fn) -> None:
 def _tilt_cases(seed: int) -> list[Case]:
     rng = expect.local_rng(seed)
     return [
-        Case((_t64(rng.normal(-2, 1, (6, 5))), _t64(rng.normal(-2, 1, (6, 5))), 3.0, 0.04),
+        Case((float64(rng.normal(-2, 1, (6, 5))), float64(rng.normal(-2, 1, (6, 5))), 3.0, 0.04),
              "a 6 x 5 grid, w = 3, cell area 0.04"),
-        Case((_t64(rng.normal(-800, 2, (4, 4))), _t64(rng.normal(-800, 2, (4, 4))), 1.0, 0.25),
+        Case((float64(rng.normal(-800, 2, (4, 4))), float64(rng.normal(-800, 2, (4, 4))), 1.0, 0.25),
              "log-densities near -800, w = 1, cell area 0.25"),
-        Case((_t64(rng.normal(-1, 1, (3, 7))), _t64(rng.normal(-1, 1, (3, 7))), 0.0, 1.0),
+        Case((float64(rng.normal(-1, 1, (3, 7))), float64(rng.normal(-1, 1, (3, 7))), 0.0, 1.0),
              "w = 0, cell area 1"),
-        Case((_t64(rng.normal(-1, 1, (5, 5))), _t64(rng.normal(-1, 1, (5, 5))), -1.0, 0.01),
+        Case((float64(rng.normal(-1, 1, (5, 5))), float64(rng.normal(-1, 1, (5, 5))), -1.0, 0.01),
              "w = -1, cell area 0.01"),
     ]
 

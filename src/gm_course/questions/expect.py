@@ -119,6 +119,11 @@ def check_cases(fn: Callable, cases: Sequence[Case], reference: Callable, rtol: 
         close(got, expected, where, rtol=tol, atol=atol)
 
 
+def float64(values: Any) -> torch.Tensor:
+    """Numbers, nested lists or an array as a new float64 tensor (the checks' input cases)."""
+    return torch.tensor(np.asarray(values, dtype=np.float64))
+
+
 def local_rng(seed: int) -> np.random.Generator:
     """The checks' own random generator: fixed seeds, no global state touched."""
     return np.random.default_rng(seed)
