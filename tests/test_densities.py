@@ -138,3 +138,17 @@ def test_parameters_follow_the_input_dtype():
 def test_bad_input_raises_clear_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_softmax_rows_equals_torch_softmax_even_far_out():
+    g = torch.Generator().manual_seed(3)
+    for k in (1, 2, 8):
+        a = torch.randn(500, k, generator=g, dtype=torch.float64) * 30
+        a[:5] += torch.tensor([-1e4, 1e4, 0.0, -800.0, 800.0])[:, None]  # exp would overflow
+        r = D.softmax_rows(a)
+        torch.testing.assert_close(r, torch.softmax(a, dim=1), rtol=0, atol=1e-15)
+        assert torch.isfinite(r).all()
+    ring = D.eight_gaussians()
+    far = torch.tensor([[1e3, 0.0], [0.0, -1e3]], dtype=torch.float64)  # every density underflows
+    r = ring.responsibilities(far)
+    assert torch.isfinite(r).all() and torch.allclose(r.sum(1), torch.ones(2, dtype=torch.float64))
