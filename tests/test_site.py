@@ -135,7 +135,13 @@ class PageVisit:
 def visits(browser, server):
     """Every page visited once; the per-page results are shared by the tests below."""
     opened = {}
-    yield lambda path: opened.setdefault(path, PageVisit(browser, server, path))
+
+    def visit(path):  # not dict.setdefault, whose default would open the page on every call
+        if path not in opened:
+            opened[path] = PageVisit(browser, server, path)
+        return opened[path]
+
+    yield visit
     for visit in opened.values():
         visit.close()
 
