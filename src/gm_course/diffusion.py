@@ -25,6 +25,7 @@ from typing import Callable
 import torch
 
 from ._validate import as_points, as_vector, positive, positive_int
+from .densities import softmax_rows
 
 __all__ = [
     "sigma_t", "time_grid", "edm_sigmas", "forward", "reverse_ode_step", "heun_step",
@@ -224,9 +225,10 @@ def mixture_score_fn(mixture, delta: float) -> ScoreFn:
         r_k(x) ∝ w_k N(x; μ_k, v_k I)  (softmax over k).
 
     The same numbers as ``mixture.noised(δ√t).score(x)`` to rounding, computed with matrix
-    products (no ``(N, K, D)`` intermediate, and the normalisation of r folded into one
-    product instead of ``torch.softmax``, which is slow along so short an axis): 2× faster
-    inside samplers that call it thousands of times. ``t`` may be a number or a tensor ``(N,)`` of per-point times. Chapter 7."""
+    products (no ``(N, K, D)`` intermediate), which matters inside samplers that call it
+    thousands of times. For one time t the normalisation of r is folded into the product
+    (1.6× faster than normalising first for two components in 1-D, chapter 7's case).
+    ``t`` may be a number or a tensor ``(N,)`` of per-point times. Chapter 7."""
     delta = positive(delta, "delta")
     w, mu, s2 = mixture.weights, mixture.means, mixture.stds**2
     d = mixture.dim
@@ -236,13 +238,14 @@ def mixture_score_fn(mixture, delta: float) -> ScoreFn:
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
         v = s2_ + delta**2 * (t.reshape(-1, 1) if t.ndim else t)  # (K,) or (N, K)
         sq = (x * x).sum(1, keepdim=True) - 2 * x @ mu_.T + (mu_ * mu_).sum(1)  # (N, K)
-        a = logw - 0.5 * sq / v - 0.5 * d * torch.log(v)
-        e = (a - a.amax(1, keepdim=True)).exp()  # r_k up to the factor 1 / Σ_k e_k
-        if v.ndim == 1:  # one product gives Σ e μ/v, Σ e/v and Σ e: (N, D + 2)
-            m = e @ torch.cat([mu_ / v[:, None], (1 / v)[:, None], torch.ones_like(v)[:, None]], 1)
-            return (m[:, :d] - m[:, d:d + 1] * x) / m[:, d + 1:]
-        ev = e / v  # per-point times: v is (N, K)
-        return (ev @ mu_ - ev.sum(1, keepdim=True) * x) / e.sum(1, keepdim=True)
+        a = logw - 0.5 * sq / v - 0.5 * d * torch.log(v)  # log r_k up to a constant
+        if v.ndim == 2:  # per-point times: v is (N, K)
+            rv = softmax_rows(a) / v
+            return rv @ mu_ - rv.sum(1, keepdim=True) * x
+        e = (a - a.amax(1, keepdim=True)).exp()  # r_k times Σ_k e_k
+        # one product gives Σ e μ/v, Σ e/v and Σ e: (N, D + 2)
+        m = e @ torch.cat([mu_ / v[:, None], (1 / v)[:, None], torch.ones_like(v)[:, None]], 1)
+        return (m[:, :d] - m[:, d:d + 1] * x) / m[:, d + 1:]
 
     return score_fn
 
