@@ -112,13 +112,17 @@ class MLPEnergy(torch.nn.Module):
         backward = _BACKWARD[self.activation]
         with torch.no_grad():
             z = x.to(self.net[0].weight.dtype)
-            linears, acts = list(self.net[:-1:2]), list(self.net[1::2])
+            layers = list(self.net)  # a list, not a slice of the Sequential (a new module)
+            linears, acts = layers[:-1:2], layers[1::2]
             pre = [linears[0](z)]  # h_1, (N, width_1)
             for linear, act in zip(linears[1:], acts):
                 pre.append(linear(act(pre[-1])))  # h_l; a_L itself is not needed
             g = self.net[-1].weight.expand(z.shape[0], -1)  # ∂f/∂a_L, (N, width_L)
-            for linear, h in zip(reversed(linears), reversed(pre)):
+            for linear, h in zip(reversed(linears[1:]), reversed(pre[1:])):
                 g = backward(g, h) @ linear.weight  # ∂f/∂a_{l-1}
+            # ∂f/∂x, (N, dim), computed as (W_1ᵀ (g φ'(h_1))ᵀ)ᵀ: MKL's product with only
+            # `dim` output columns is twice as slow as the transposed one on a CPU
+            g = (linears[0].weight.t() @ backward(g, pre[0]).t()).t()
             if self.base_std is not None:
                 g = torch.add(g, z, alpha=-1.0 / self.base_std**2)  # g − x/s²
         return g.to(x.dtype)
