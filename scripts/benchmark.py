@@ -16,6 +16,9 @@ the same machine under the same load. It also times a small-MLP training step wi
 thread and with every core, side by side, the measurement behind the course's default of
 one torch thread.
 
+A run that fails (a failing cell, a dead kernel, a timeout) is reported in the table as
+FAILED with its error and counts as over budget; the other runs and notebooks go on.
+
 Usage:  python scripts/benchmark.py [--repeats 3] [--baseline REF] [NOTEBOOK ...]
 """
 
@@ -35,6 +38,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, DeadKernelError
 
 from gm_course.report import parse_headlines
 from gm_course.runtime import time_mlp_step
@@ -43,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_BUDGET = 15.0
 SPECIAL_BUDGETS = {"book/09_unet_on_digits.ipynb": 20.0}
 MEDIAN_BUDGET = 10.0  # the median over the book's pages
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in a traceback
 
 
 def budget(name: str) -> float:
@@ -85,17 +90,30 @@ class Timings:
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
     text: str = ""
+    failures: int = 0  # failed runs add no time
+    failure: str = ""  # why the last one failed
 
     def add(self, result: tuple[float, float, str]) -> None:
         self.wall.append(result[0])
         self.cpu.append(result[1])
         self.text = result[2]
 
+    def run(self, path: Path, timeout: int, src: Path | None = None) -> None:
+        """One run of ``path``; a failing cell or a timeout is recorded, not raised."""
+        try:
+            self.add(run_notebook(path, timeout, src))
+        except (CellExecutionError, DeadKernelError, TimeoutError) as err:
+            lines = [line for line in ANSI.sub("", str(err)).splitlines() if line.strip()]
+            self.failures += 1
+            self.failure = f"{type(err).__name__}: {lines[-1] if lines else ''}"[:200]
+
     def cell(self) -> str:
+        failed = f"FAILED {self.failures}x ({self.failure})" if self.failures else ""
         if not self.wall:
-            return "-"
+            return failed or "-"
         median = statistics.median(self.wall)
-        return f"{median:5.1f} ({min(self.wall):.1f}-{max(self.wall):.1f}), cpu {statistics.median(self.cpu):.1f}"
+        return (f"{median:5.1f} ({min(self.wall):.1f}-{max(self.wall):.1f}), "
+                f"cpu {statistics.median(self.cpu):.1f}" + (f"; {failed}" if failed else ""))
 
 
 def baseline_worktree(ref: str, where: Path) -> Path:
@@ -141,8 +159,8 @@ def main(argv=None) -> int:
                 old = old_root / name if old_root is not None else None
                 for _ in range(args.repeats):  # alternate, so both see the same load
                     if old is not None and old.exists():
-                        before[name].add(run_notebook(old, 600, src=old_root / "src"))
-                    now[name].add(run_notebook(path, 600))
+                        before[name].run(old, 600, src=old_root / "src")
+                    now[name].run(path, 600)
                 print(f"{name}: {now[name].cell()}", file=sys.stderr, flush=True)
         finally:
             if old_root is not None:
@@ -156,14 +174,14 @@ def main(argv=None) -> int:
     print(f"|{'-' * (width + 2)}|---:|---|" + ("---|" if args.baseline else "") + "---|---|")
     over = []
     for name in names:
-        median = statistics.median(now[name].wall)
-        ok = median <= budget(name)
+        ok = bool(now[name].wall) and not now[name].failures and (
+            statistics.median(now[name].wall) <= budget(name))
         if not ok:
             over.append(name)
         columns = [before[name].cell(), now[name].cell()] if args.baseline else [now[name].cell()]
         print(f"| {name:<{width}} | {budget(name):4.0f} | " + " | ".join(columns)
               + f" | {'yes' if ok else 'NO'} | {headlines(now[name].text)} |")
-    book = [statistics.median(now[n].wall) for n in names if n.startswith("book/")]
+    book = [statistics.median(now[n].wall) for n in names if n.startswith("book/") and now[n].wall]
     if book:
         median = statistics.median(book)
         print(f"\nmedian over the book's {len(book)} pages: {median:.1f} s (budget {MEDIAN_BUDGET:.0f} s)")
@@ -174,7 +192,7 @@ def main(argv=None) -> int:
         if old_book:
             print(f"median over the baseline's {len(old_book)} pages: {statistics.median(old_book):.1f} s")
     if over:
-        print(f"\nover budget: {', '.join(over)}")
+        print(f"\nover budget or failed: {', '.join(over)}")
         return 1
     return 0
 
