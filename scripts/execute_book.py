@@ -4,11 +4,10 @@ The book is built with ``execute_notebooks: cache``: a page whose code is alread
 jupyter-cache store (``_build/.jupyter_cache``) is rendered from it, any other page is
 executed by the build itself, one after another. Running this first fills the store in
 parallel (one process per core, jupyter-cache's own worker for each notebook, which stops
-the kernel once its last cell has run), so the build
-that follows executes nothing that is up to date and only renders. Each notebook is still
-executed exactly once, with the book's timeout and ``allow_errors: false``; a notebook that
-fails is left out of the store, so the build executes it again and reports its traceback as
-usual.
+the kernel once its last cell has run), so the build that follows executes nothing that is
+up to date and only renders. Each notebook is still executed exactly once, with the book's
+timeout and ``allow_errors: false``; a notebook that fails is left out of the store, so the
+build executes it again and reports its traceback as usual.
 
 The longest notebooks start first and each process takes the next notebook as soon as it is
 free (longest-processing-time-first), so the run does not end with one long chapter alone on

@@ -142,8 +142,8 @@ def visits(browser, server):
         return opened[path]
 
     yield visit
-    for visit in opened.values():
-        visit.close()
+    for page in opened.values():
+        page.close()
 
 
 def executed_outputs(chapter: str) -> tuple[int, int]:
